@@ -1,0 +1,88 @@
+package bridge
+
+import "time"
+
+// EventType names something that happened to an invitation.
+type EventType string
+
+// Event types published to Home Assistant (see Public) and kept in history.
+const (
+	EventCreated      EventType = "created"
+	EventSent         EventType = "sent"
+	EventResent       EventType = "resent"
+	EventReminder     EventType = "reminder"
+	EventExpiringSoon EventType = "expiring_soon"
+	EventAccepted     EventType = "accepted"
+	EventExpired      EventType = "expired"
+	EventRevoked      EventType = "revoked"
+	EventFailed       EventType = "failed"
+	EventCodeReady    EventType = "code_ready"
+)
+
+// Event types kept only in the history or used inside the process.
+const (
+	// EventChanged: facts changed without a public event (name, lock name,
+	// Nuki's ids); subscribers republish the invitation's state.
+	EventChanged EventType = "changed"
+	// EventAdopted: an authorization made elsewhere was taken on.
+	EventAdopted EventType = "adopted"
+	// EventCodeRevealed: somebody asked for the invite code.
+	EventCodeRevealed EventType = "code_revealed"
+	// EventEmailed: an email of ours went to the guest or the admin.
+	EventEmailed EventType = "emailed"
+)
+
+// PublicEventTypes are the event types Home Assistant's event entity carries.
+var PublicEventTypes = []EventType{
+	EventCreated, EventSent, EventResent, EventReminder, EventExpiringSoon,
+	EventAccepted, EventExpired, EventRevoked, EventFailed, EventCodeReady,
+}
+
+// Public reports whether t is one of PublicEventTypes.
+func (t EventType) Public() bool {
+	for _, p := range PublicEventTypes {
+		if p == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Event tells subscribers what happened, after it was committed to the store.
+// It never carries an invite code.
+type Event struct {
+	Type       EventType
+	At         time.Time
+	Invitation Invitation // the invitation after the change, status current
+	Detail     string
+}
+
+// SyncStatus is the health of the link to Nuki Web.
+type SyncStatus string
+
+// The sync statuses.
+const (
+	SyncOK          SyncStatus = "ok"
+	SyncRunning     SyncStatus = "syncing"
+	SyncAuthError   SyncStatus = "auth_error"
+	SyncRateLimited SyncStatus = "rate_limited"
+	SyncUnreachable SyncStatus = "unreachable"
+)
+
+// SyncStatuses lists every sync status.
+var SyncStatuses = []SyncStatus{SyncOK, SyncRunning, SyncAuthError, SyncRateLimited, SyncUnreachable}
+
+// SyncState is the bridge's own state, shown as the bridge device.
+type SyncState struct {
+	Status    SyncStatus     `json:"sync_status"`
+	LastSync  time.Time      `json:"last_sync,omitzero"` // last successful sync
+	LastError string         `json:"last_error"`
+	Counts    map[Status]int `json:"counts"`
+}
+
+// Subscriber receives what the Service did, in order. Calls come from the
+// goroutine that made the change and must not block: queue and return.
+type Subscriber interface {
+	InvitationEvents(events []Event)
+	SyncStateChanged(state SyncState)
+}

@@ -1,0 +1,188 @@
+package bridge
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// InviteID identifies an invitation: "<smartlockId>-<accountUserId>". Nuki
+// allows one authorization per user and lock, so the id stays the same across
+// re-sends.
+type InviteID string
+
+// MakeInviteID returns the id of the invitation of a user to a lock.
+func MakeInviteID(smartlockID, accountUserID int64) InviteID {
+	return InviteID(strconv.FormatInt(smartlockID, 10) + "-" + strconv.FormatInt(accountUserID, 10))
+}
+
+// ParseInviteID checks an id and returns its lock and user. The error wraps
+// ErrInvalid.
+func ParseInviteID(s string) (smartlockID, accountUserID int64, err error) {
+	lock, user, ok := strings.Cut(s, "-")
+	if ok {
+		smartlockID, err = strconv.ParseInt(lock, 10, 64)
+		if err == nil {
+			accountUserID, err = strconv.ParseInt(user, 10, 64)
+		}
+	}
+	if !ok || err != nil || smartlockID <= 0 || accountUserID <= 0 {
+		return 0, 0, fmt.Errorf("%w: %q is not an invitation id (expected <smartlockId>-<accountUserId>)", ErrInvalid, s)
+	}
+	return smartlockID, accountUserID, nil
+}
+
+// Status is where an invitation stands.
+type Status string
+
+// The statuses, in the order they are shown.
+const (
+	StatusPending      Status = "pending"       // sent, not yet redeemed
+	StatusExpiringSoon Status = "expiring_soon" // pending, within REMINDER_BEFORE of expiry
+	StatusAccepted     Status = "accepted"      // redeemed in the Nuki app
+	StatusExpired      Status = "expired"       // not redeemed in time
+	StatusRevoked      Status = "revoked"       // the authorization is gone
+	StatusFailed       Status = "failed"        // Nuki reported an error
+)
+
+// Statuses lists every status, in display order.
+var Statuses = []Status{StatusPending, StatusExpiringSoon, StatusAccepted, StatusExpired, StatusRevoked, StatusFailed}
+
+// Open reports whether the invitation may still change by itself.
+func (s Status) Open() bool {
+	return s == StatusPending || s == StatusExpiringSoon || s == StatusFailed
+}
+
+// Signal names the fact that showed an invitation was accepted. Nuki Web has
+// no invitation status, so the status says which signal it relied on.
+type Signal string
+
+// The acceptance signals, strongest first.
+const (
+	SignalLockCount  Signal = "lock_count"  // lockCount rose above 0
+	SignalLastActive Signal = "last_active" // lastActiveDate appeared
+	SignalAppID      Signal = "app_id"      // appId appeared after sending
+	SignalAuthID     Signal = "auth_id"     // authId appeared after sending
+)
+
+// Delivery says who delivers the invite code.
+type Delivery string
+
+// The deliveries.
+const (
+	DeliveryNuki   Delivery = "nuki"   // Nuki emails its standard invitation
+	DeliveryCustom Delivery = "custom" // no Nuki email; nuki-invites delivers the code
+)
+
+// Valid reports whether d is a known delivery.
+func (d Delivery) Valid() bool { return d == DeliveryNuki || d == DeliveryCustom }
+
+// Invitation is one app authorization of one account user on one lock, with
+// the life Nuki Web does not keep: when it was sent, when it expires, whether
+// and how it was accepted, and everything that happened to it.
+type Invitation struct {
+	ID            InviteID `json:"id"`
+	SmartlockID   int64    `json:"smartlockId"`
+	AccountUserID int64    `json:"accountUserId"`
+	Name          string   `json:"name"`
+	Email         string   `json:"email"`
+	Language      string   `json:"language,omitempty"`
+	LockName      string   `json:"lockName"`
+	AuthID        string   `json:"authId,omitempty"` // Nuki's string id of the current authorization
+	Delivery      Delivery `json:"delivery"`
+	Adopted       bool     `json:"adopted,omitempty"` // found in Nuki Web, not created here
+	RemoteAllowed bool     `json:"remoteAllowed,omitempty"`
+	Access        Access   `json:"access"`
+
+	Send      int       `json:"send"` // 1 for the first sending, +1 per re-send
+	SentAt    time.Time `json:"sentAt"`
+	ExpiresAt time.Time `json:"expiresAt"`
+
+	AcceptedAt     time.Time `json:"acceptedAt,omitzero"`
+	AcceptedSignal Signal    `json:"acceptedSignal,omitempty"`
+	RevokedAt      time.Time `json:"revokedAt,omitzero"`
+	FailedAt       time.Time `json:"failedAt,omitzero"`
+	LastError      string    `json:"lastError,omitempty"`
+
+	ResendCount  int       `json:"resendCount"`
+	LastResendAt time.Time `json:"lastResendAt,omitzero"`
+	AutoResends  int       `json:"autoResends,omitempty"`
+
+	// BaseAuthID and BaseAppID are Nuki's authId and appId when this sending
+	// started; a change from 0 is an acceptance signal.
+	BaseAuthID int64 `json:"baseAuthId,omitempty"`
+	BaseAppID  int64 `json:"baseAppId,omitempty"`
+
+	// RequestID is the advanced-API request whose webhook is awaited.
+	RequestID string `json:"requestId,omitempty"`
+	// Replacing is set while a re-send has deleted the old authorization and
+	// the new one is not confirmed yet; a sync does not call it revoked.
+	Replacing bool `json:"replacing,omitempty"`
+	// HasCode reports whether a usable invite code is stored.
+	HasCode bool `json:"hasCode,omitempty"`
+	// Reminded is the sending whose reminder was claimed (the reminder ledger:
+	// written before the reminder goes out, so a crash never repeats it).
+	Reminded int `json:"reminded,omitempty"`
+	// AutoResentSend is the sending whose automatic re-send was claimed.
+	AutoResentSend int `json:"autoResentSend,omitempty"`
+
+	// Status is the status as of the last evaluation; the Service fills in
+	// the current one on every read.
+	Status  Status         `json:"status"`
+	History []HistoryEntry `json:"history"`
+}
+
+// HistoryEntry is one thing that happened to an invitation.
+type HistoryEntry struct {
+	At     time.Time `json:"at"`
+	Event  EventType `json:"event"`
+	Detail string    `json:"detail,omitempty"`
+	Actor  string    `json:"actor,omitempty"` // who asked: "mqtt", "web:alice", "scheduler", "sync"
+}
+
+// StatusAt derives the status from the recorded facts at time now.
+// reminderBefore is how long before expiry a pending invitation counts as
+// expiring soon.
+func (inv *Invitation) StatusAt(now time.Time, reminderBefore time.Duration) Status {
+	switch {
+	case !inv.RevokedAt.IsZero():
+		return StatusRevoked
+	case !inv.AcceptedAt.IsZero():
+		return StatusAccepted
+	case !inv.FailedAt.IsZero():
+		return StatusFailed
+	case inv.ExpiresAt.IsZero():
+		return StatusPending
+	case !now.Before(inv.ExpiresAt):
+		return StatusExpired
+	case !now.Before(inv.ExpiresAt.Add(-reminderBefore)):
+		return StatusExpiringSoon
+	}
+	return StatusPending
+}
+
+// ClosedAt returns when an accepted, expired or revoked invitation reached
+// that status, and false for open ones.
+func (inv *Invitation) ClosedAt() (time.Time, bool) {
+	switch inv.Status {
+	case StatusAccepted:
+		return inv.AcceptedAt, true
+	case StatusRevoked:
+		return inv.RevokedAt, true
+	case StatusExpired:
+		return inv.ExpiresAt, true
+	}
+	return time.Time{}, false
+}
+
+// Clone returns a deep copy; the history is not shared.
+func (inv Invitation) Clone() Invitation {
+	inv.History = append([]HistoryEntry(nil), inv.History...)
+	return inv
+}
+
+// record appends a history entry.
+func (inv *Invitation) record(at time.Time, ev EventType, actor, detail string) {
+	inv.History = append(inv.History, HistoryEntry{At: at, Event: ev, Actor: actor, Detail: detail})
+}

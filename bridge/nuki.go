@@ -1,0 +1,139 @@
+package bridge
+
+import (
+	"context"
+	"time"
+)
+
+// AuthTypeApp is the Nuki authorization type of an app key, the only kind
+// that comes with an invitation code.
+const AuthTypeApp = 0
+
+// Lock is a smart lock (or opener, door) of the Nuki Web account.
+type Lock struct {
+	ID   int64  `json:"smartlockId"`
+	Name string `json:"name"`
+	Type int    `json:"type"`
+}
+
+// User is a Nuki Web account user: the person an app key is given to.
+type User struct {
+	ID       int64  `json:"accountUserId"`
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+	Language string `json:"language"`
+}
+
+// Access restricts when an authorization may be used. The zero value allows
+// any time. Times of day are minutes from midnight; weekdays a bitmask with
+// 64 = Monday … 1 = Sunday, 0 meaning every day.
+type Access struct {
+	From      time.Time `json:"from,omitzero"`
+	Until     time.Time `json:"until,omitzero"`
+	WeekDays  int       `json:"weekDays,omitempty"`
+	FromTime  int       `json:"fromTime,omitempty"`
+	UntilTime int       `json:"untilTime,omitempty"`
+}
+
+// Auth is an authorization as Nuki Web reports it. Invitations are built from
+// the app authorizations (Type 0) of account users.
+type Auth struct {
+	ID             string    `json:"id"`
+	SmartlockID    int64     `json:"smartlockId"`
+	AccountUserID  int64     `json:"accountUserId"`
+	AuthID         int64     `json:"authId"`
+	AppID          int64     `json:"appId"`
+	Type           int       `json:"type"`
+	Name           string    `json:"name"`
+	Enabled        bool      `json:"enabled"`
+	RemoteAllowed  bool      `json:"remoteAllowed"`
+	LockCount      int       `json:"lockCount"`
+	Access         Access    `json:"access"`
+	LastActiveDate time.Time `json:"lastActiveDate,omitzero"`
+	CreationDate   time.Time `json:"creationDate,omitzero"`
+	UpdateDate     time.Time `json:"updateDate,omitzero"`
+	Error          string    `json:"error,omitempty"`
+}
+
+// Equal reports whether two authorizations carry the same facts.
+func (a Auth) Equal(b Auth) bool {
+	return a.ID == b.ID && a.SmartlockID == b.SmartlockID && a.AccountUserID == b.AccountUserID &&
+		a.AuthID == b.AuthID && a.AppID == b.AppID && a.Type == b.Type && a.Name == b.Name &&
+		a.Enabled == b.Enabled && a.RemoteAllowed == b.RemoteAllowed && a.LockCount == b.LockCount &&
+		a.Access.Equal(b.Access) && a.LastActiveDate.Equal(b.LastActiveDate) &&
+		a.CreationDate.Equal(b.CreationDate) && a.UpdateDate.Equal(b.UpdateDate) && a.Error == b.Error
+}
+
+// Equal reports whether two access windows are the same.
+func (a Access) Equal(b Access) bool {
+	return a.From.Equal(b.From) && a.Until.Equal(b.Until) && a.WeekDays == b.WeekDays &&
+		a.FromTime == b.FromTime && a.UntilTime == b.UntilTime
+}
+
+// Snapshot is everything one sync reads from Nuki Web.
+type Snapshot struct {
+	Locks []Lock
+	Users []User
+	Auths []Auth // app authorizations only
+	Calls int    // HTTP requests it took
+}
+
+// Grant is what is asked of Nuki Web when an app authorization is created.
+type Grant struct {
+	AccountUserID int64
+	Name          string // shown in the Nuki app; at most 32 characters
+	RemoteAllowed bool
+	Access        Access
+}
+
+// NewUser is an account user to create in Nuki Web.
+type NewUser struct {
+	Email    string
+	Name     string
+	Language string
+}
+
+// AuthCreation is the outcome of an advanced (no-email) authorization request,
+// delivered by Nuki Web as a webhook and matched by RequestID.
+type AuthCreation struct {
+	RequestID string
+	Success   bool
+	Results   []AuthCreationResult
+}
+
+// AuthCreationResult is the outcome on one lock.
+type AuthCreationResult struct {
+	SmartlockID int64
+	Success     bool
+	AuthID      string // Nuki's string id of the new authorization, if known
+	ErrorCode   string // e.g. "ff" (lock offline), "0x13" (200-auth limit)
+	Code        Secret // the invite code, on success
+}
+
+// Fetcher reads the account's locks, users and app authorizations.
+type Fetcher interface {
+	Fetch(ctx context.Context) (Snapshot, error)
+}
+
+// Directory finds and creates account users. FindUser returns an error
+// matching ErrNotFound when no user has that email.
+type Directory interface {
+	FindUser(ctx context.Context, email string) (User, error)
+	CreateUser(ctx context.Context, u NewUser) (User, error)
+}
+
+// Authorizer creates and deletes app authorizations. CreateAuth makes Nuki
+// email an invite code; CreateAdvancedAuth does not, and answers a request id
+// whose outcome arrives later as an AuthCreation.
+type Authorizer interface {
+	CreateAuth(ctx context.Context, smartlockID int64, g Grant) error
+	CreateAdvancedAuth(ctx context.Context, smartlockIDs []int64, g Grant) (requestID string, err error)
+	DeleteAuth(ctx context.Context, smartlockID int64, authID string) error
+}
+
+// Nuki is everything the Service needs of Nuki Web.
+type Nuki interface {
+	Fetcher
+	Directory
+	Authorizer
+}

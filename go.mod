@@ -1,0 +1,3 @@
+module github.com/nuki-invites/nuki-invites
+
+go 1.26
