@@ -109,22 +109,28 @@ type Invitation struct {
 	LastResendAt time.Time `json:"lastResendAt,omitzero"`
 	AutoResends  int       `json:"autoResends,omitempty"`
 
-	// BaseAuthID and BaseAppID are Nuki's authId and appId when this sending
-	// started; a change from 0 is an acceptance signal.
+	// BaseAuthID is Nuki's authId when this sending was first seen; a later
+	// change is an acceptance signal.
 	BaseAuthID int64 `json:"baseAuthId,omitempty"`
-	BaseAppID  int64 `json:"baseAppId,omitempty"`
 
 	// RequestID is the advanced-API request whose webhook is awaited.
 	RequestID string `json:"requestId,omitempty"`
-	// Replacing is set while a re-send has deleted the old authorization and
-	// the new one is not confirmed yet; a sync does not call it revoked.
+	// Replacing is set while a new authorization must still be created: a
+	// re-send under way, or a create Nuki refused. A sync does not call such an
+	// invitation revoked, and the scheduler retries it (Attempts so far).
 	Replacing bool `json:"replacing,omitempty"`
+	Attempts  int  `json:"attempts,omitempty"`
+	// PrevAuthID is the authorization a re-send replaced; a sync ignores it
+	// while Nuki Web still lists it.
+	PrevAuthID string `json:"prevAuthId,omitempty"`
 	// HasCode reports whether a usable invite code is stored.
 	HasCode bool `json:"hasCode,omitempty"`
-	// Reminded is the sending whose reminder was claimed (the reminder ledger:
-	// written before the reminder goes out, so a crash never repeats it).
-	Reminded int `json:"reminded,omitempty"`
-	// AutoResentSend is the sending whose automatic re-send was claimed.
+
+	// The ledger: each names the sending (Send) whose reminder, code email or
+	// automatic re-send was claimed. A claim is committed before the action,
+	// so a crash can delay or drop one but never repeat it.
+	Reminded       int `json:"reminded,omitempty"`
+	Mailed         int `json:"mailed,omitempty"`
 	AutoResentSend int `json:"autoResentSend,omitempty"`
 
 	// Status is the status as of the last evaluation; the Service fills in

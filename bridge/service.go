@@ -1,9 +1,12 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -78,8 +81,6 @@ type Service struct {
 	syncNow chan struct{}
 }
 
-var errNotYet = errors.New("not implemented yet")
-
 // NewService returns a Service; call Open before anything else. mailer may be
 // nil when no SMTP server is configured.
 func NewService(store Store, nuki Nuki, mailer Mailer, opts Options) *Service {
@@ -92,8 +93,8 @@ func NewService(store Store, nuki Nuki, mailer Mailer, opts Options) *Service {
 	if opts.ResendCooldown <= 0 {
 		opts.ResendCooldown = 10 * time.Minute
 	}
-	if opts.AutoResendMax <= 0 {
-		opts.AutoResendMax = 2
+	if opts.AutoResendMax < 0 {
+		opts.AutoResendMax = 0
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -108,73 +109,231 @@ func NewService(store Store, nuki Nuki, mailer Mailer, opts Options) *Service {
 	}
 }
 
-// Open loads the stored state.
-func (s *Service) Open(ctx context.Context) error { return errNotYet }
+// Open loads the stored state. It must be called once, before any other
+// method.
+func (s *Service) Open(ctx context.Context) error {
+	st, err := s.store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Locks == nil {
+		st.Locks = map[int64]Lock{}
+	}
+	if st.Users == nil {
+		st.Users = map[int64]User{}
+	}
+	if st.Auths == nil {
+		st.Auths = map[string]Auth{}
+	}
+	if st.Invitations == nil {
+		st.Invitations = map[InviteID]Invitation{}
+	}
+	if st.Codes == nil {
+		st.Codes = map[InviteID]Secret{}
+	}
+	if st.Requests == nil {
+		st.Requests = map[string]Request{}
+	}
+	s.mu.Lock()
+	s.state = st
+	s.sync = SyncState{Status: SyncRunning}
+	s.mu.Unlock()
+	s.log.Info("store loaded", "invitations", len(st.Invitations), "locks", len(st.Locks))
+	return nil
+}
 
 // Subscribe adds a subscriber; the returned func removes it.
-func (s *Service) Subscribe(sub Subscriber) (unsubscribe func()) { return func() {} }
-
-// Sync reads Nuki Web, writes what changed in one transaction and tells the
-// subscribers. A sync that finds nothing new writes nothing and emits nothing;
-// a failed one changes nothing and records why in the SyncState.
-func (s *Service) Sync(ctx context.Context) error { return errNotYet }
-
-// RequestSync asks the Run loop for a sync soon; it never blocks.
-func (s *Service) RequestSync() {
-	select {
-	case s.syncNow <- struct{}{}:
-	default:
+func (s *Service) Subscribe(sub Subscriber) (unsubscribe func()) {
+	s.mu.Lock()
+	s.subs = append(s.subs, sub)
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.subs = slices.DeleteFunc(s.subs, func(x Subscriber) bool { return x == sub })
+		s.mu.Unlock()
 	}
 }
 
-// Run syncs at start, then every interval and whenever RequestSync is called,
-// until ctx ends; it returns nil then.
-func (s *Service) Run(ctx context.Context, interval time.Duration) error { return errNotYet }
-
 // SyncState returns the bridge's own state with current counts.
-func (s *Service) SyncState() SyncState { return SyncState{} }
+func (s *Service) SyncState() SyncState {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.syncStateLocked()
+}
+
+func (s *Service) syncStateLocked() SyncState {
+	st := s.sync
+	st.Counts = make(map[Status]int, len(Statuses))
+	for _, status := range Statuses {
+		st.Counts[status] = 0
+	}
+	now := s.opts.Now()
+	for _, inv := range s.state.Invitations {
+		st.Counts[inv.StatusAt(now, s.opts.ReminderBefore)]++
+	}
+	return st
+}
 
 // Locks returns the account's locks, sorted by name.
-func (s *Service) Locks() []Lock { return nil }
-
-// Invitations returns the invitations matching f, with current statuses,
-// sorted by expiry (newest sending first within the same expiry).
-func (s *Service) Invitations(f Filter) []Invitation { return nil }
-
-// Invitation returns one invitation with its history; ErrNotFound if absent.
-func (s *Service) Invitation(id InviteID) (Invitation, error) { return Invitation{}, errNotYet }
-
-// Create finds or creates the account user and gives them an app key on each
-// lock, delivered by Nuki's email or (custom) by ours. The same RequestID
-// twice returns the first result and creates nothing more. Errors wrap
-// ErrInvalid, ErrDisabled or a *NukiError.
-func (s *Service) Create(ctx context.Context, r CreateRequest) ([]Invitation, error) {
-	return nil, errNotYet
+func (s *Service) Locks() []Lock {
+	s.mu.RLock()
+	locks := make([]Lock, 0, len(s.state.Locks))
+	for _, l := range s.state.Locks {
+		locks = append(locks, l)
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(locks, func(a, b Lock) int {
+		return cmp.Or(cmp.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), cmp.Compare(a.ID, b.ID))
+	})
+	return locks
 }
 
-// Resend deletes the authorization and creates it again, keeping the
-// invitation id and restarting its validity. Refused (ErrConflict) for
-// accepted or revoked invitations and within the cool-down.
-func (s *Service) Resend(ctx context.Context, id InviteID, o ResendOptions) (Invitation, error) {
-	return Invitation{}, errNotYet
+// Invitations returns copies of the invitations matching f, with current
+// statuses and without their history, newest sending first.
+func (s *Service) Invitations(f Filter) []Invitation {
+	now := s.opts.Now()
+	text := strings.ToLower(strings.TrimSpace(f.Text))
+	s.mu.RLock()
+	out := make([]Invitation, 0, len(s.state.Invitations))
+	for _, inv := range s.state.Invitations {
+		if f.SmartlockID != 0 && inv.SmartlockID != f.SmartlockID {
+			continue
+		}
+		inv.Status = inv.StatusAt(now, s.opts.ReminderBefore)
+		if len(f.Statuses) > 0 && !slices.Contains(f.Statuses, inv.Status) {
+			continue
+		}
+		if text != "" && !strings.Contains(strings.ToLower(inv.Name+"\x00"+inv.Email+"\x00"+inv.LockName), text) {
+			continue
+		}
+		inv.History = nil
+		out = append(out, inv)
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Invitation) int {
+		return cmp.Or(b.SentAt.Compare(a.SentAt), strings.Compare(string(a.ID), string(b.ID)))
+	})
+	return out
 }
 
-// Revoke deletes the authorization; the invitation becomes revoked.
-func (s *Service) Revoke(ctx context.Context, id InviteID, actor string) (Invitation, error) {
-	return Invitation{}, errNotYet
+// Invitation returns one invitation with its history; the error wraps
+// ErrNotFound if there is none.
+func (s *Service) Invitation(id InviteID) (Invitation, error) {
+	s.mu.RLock()
+	inv, ok := s.state.Invitations[id]
+	s.mu.RUnlock()
+	if !ok {
+		return Invitation{}, notFound(id)
+	}
+	inv = inv.Clone()
+	inv.Status = inv.StatusAt(s.opts.Now(), s.opts.ReminderBefore)
+	return inv, nil
 }
 
-// RevealCode returns the invite code and records who asked. ErrDisabled unless
-// ExposeCodes; ErrNotFound when no usable code is stored.
-func (s *Service) RevealCode(ctx context.Context, id InviteID, actor string) (Code, error) {
-	return Code{}, errNotYet
+func notFound(id InviteID) error {
+	return fmt.Errorf("%w: no invitation %s", ErrNotFound, id)
 }
 
-// HandleAuthCreation applies the outcome of an advanced create request. An
-// unknown or already handled request id returns ErrNotFound and changes
-// nothing.
-func (s *Service) HandleAuthCreation(ctx context.Context, r AuthCreation) error { return errNotYet }
+// change collects what one operation does: the batch to commit and the
+// events to emit once it is committed.
+type change struct {
+	batch  Batch
+	events []Event
+}
 
-// Tick moves invitations across time-based statuses, sends due reminders,
-// makes due automatic re-sends and retries failed ones. The scheduler calls it.
-func (s *Service) Tick(ctx context.Context) error { return errNotYet }
+// put stages an invitation and the events about it. A code that can no
+// longer be used is dropped with it.
+func (c *change) put(inv Invitation, now time.Time, types ...EventType) {
+	if inv.HasCode && !inv.Status.Open() {
+		inv.HasCode = false
+		c.batch.DeleteCodes = append(c.batch.DeleteCodes, inv.ID)
+	}
+	c.batch.Invitations = append(c.batch.Invitations, inv)
+	for _, t := range types {
+		c.events = append(c.events, Event{Type: t, At: now, Invitation: inv})
+	}
+}
+
+// commit writes c in one transaction, then updates memory and tells the
+// subscribers. Call with s.op held. Nothing is written for an empty change.
+func (s *Service) commit(ctx context.Context, c *change) error {
+	if c.batch.Empty() {
+		return nil
+	}
+	if err := s.store.Commit(ctx, c.batch); err != nil {
+		return fmt.Errorf("saving to the database: %w", err)
+	}
+	b := &c.batch
+	s.mu.Lock()
+	st := &s.state
+	for _, l := range b.Locks {
+		st.Locks[l.ID] = l
+	}
+	for _, id := range b.DeleteLocks {
+		delete(st.Locks, id)
+	}
+	for _, u := range b.Users {
+		st.Users[u.ID] = u
+	}
+	for _, id := range b.DeleteUsers {
+		delete(st.Users, id)
+	}
+	for _, a := range b.Auths {
+		st.Auths[a.ID] = a
+	}
+	for _, id := range b.DeleteAuths {
+		delete(st.Auths, id)
+	}
+	for _, inv := range b.Invitations {
+		st.Invitations[inv.ID] = inv
+	}
+	for id, code := range b.Codes {
+		st.Codes[id] = code
+	}
+	for _, id := range b.DeleteCodes {
+		delete(st.Codes, id)
+	}
+	for _, r := range b.Requests {
+		st.Requests[r.ID] = r
+	}
+	for _, id := range b.DeleteRequests {
+		delete(st.Requests, id)
+	}
+	subs := slices.Clone(s.subs)
+	var sync SyncState
+	if len(b.Invitations) > 0 {
+		sync = s.syncStateLocked()
+	}
+	s.mu.Unlock()
+	if len(c.events) > 0 || len(b.Invitations) > 0 {
+		events := c.events
+		for i := range events {
+			events[i].Invitation.History = nil
+		}
+		for _, sub := range subs {
+			if len(events) > 0 {
+				sub.InvitationEvents(events)
+			}
+			if len(b.Invitations) > 0 {
+				sub.SyncStateChanged(sync)
+			}
+		}
+	}
+	return nil
+}
+
+// setSync records the outcome of a sync and tells the subscribers.
+func (s *Service) setSync(f func(*SyncState)) {
+	s.mu.Lock()
+	f(&s.sync)
+	st := s.syncStateLocked()
+	subs := slices.Clone(s.subs)
+	s.mu.Unlock()
+	for _, sub := range subs {
+		sub.SyncStateChanged(st)
+	}
+}
+
+// now returns the clock's time in UTC, truncated to the millisecond as Nuki
+// reports times.
+func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Millisecond) }

@@ -1,0 +1,188 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// maxAttempts is how often the scheduler asks Nuki Web again for an
+// authorization it refused before it gives up and leaves the invitation
+// failed for the admin.
+const maxAttempts = 10
+
+// Tick moves invitations across time-based statuses, sends due reminders,
+// makes due automatic re-sends and retries refused ones. The scheduler calls
+// it; every step is recorded before it acts, so a crash never repeats one.
+// The error joins every step that failed; the rest still ran.
+func (s *Service) Tick(ctx context.Context) error {
+	s.op.Lock()
+	defer s.op.Unlock()
+	var errs []error
+	now := s.now()
+
+	c := &change{}
+	for _, inv := range s.state.Invitations {
+		if types := s.settle(&inv, now, nil); types != nil {
+			c.put(inv, now, types...)
+		}
+	}
+	if err := s.commit(ctx, c); err != nil {
+		return err
+	}
+
+	for _, id := range s.pick(func(inv *Invitation) bool {
+		return inv.Replacing && inv.RevokedAt.IsZero() && inv.Attempts < maxAttempts
+	}) {
+		inv := s.state.Invitations[id].Clone()
+		if _, err := s.replace(ctx, inv, inv.Delivery, "scheduler", s.now()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	if err := s.remind(ctx); err != nil {
+		errs = append(errs, err)
+	}
+
+	for _, id := range s.pick(s.autoResendDue) {
+		inv := s.state.Invitations[id].Clone()
+		now := s.now()
+		inv.AutoResentSend, inv.AutoResends = inv.Send, inv.AutoResends+1
+		inv.Replacing, inv.PrevAuthID = true, inv.AuthID
+		inv.record(now, EventChanged, "scheduler", fmt.Sprintf("automatic re-send %d of %d", inv.AutoResends, s.opts.AutoResendMax))
+		claim := &change{}
+		claim.put(inv, now)
+		if err := s.commit(ctx, claim); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, err := s.replace(ctx, inv, inv.Delivery, "scheduler", now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// pick returns the ids of the invitations for which keep is true, in id
+// order. Call with s.op held.
+func (s *Service) pick(keep func(*Invitation) bool) []InviteID {
+	var ids []InviteID
+	for id, inv := range s.state.Invitations {
+		if keep(&inv) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// autoResendDue reports whether inv is due for an automatic re-send.
+func (s *Service) autoResendDue(inv *Invitation) bool {
+	if inv.Replacing || inv.AutoResends >= s.opts.AutoResendMax || inv.AutoResentSend >= inv.Send || inv.Send == 0 {
+		return false
+	}
+	now := s.opts.Now()
+	switch inv.StatusAt(now, s.opts.ReminderBefore) {
+	case StatusPending, StatusExpiringSoon:
+		return s.opts.AutoResendAfter > 0 && !now.Before(inv.SentAt.Add(s.opts.AutoResendAfter))
+	case StatusExpired:
+		return s.opts.AutoResendOnExpiry || s.opts.AutoResendAfter > 0
+	}
+	return false
+}
+
+// remind claims and sends the reminders that are due: a Home Assistant event
+// for each, our email to guests whose code we deliver, and one digest to the
+// admin.
+func (s *Service) remind(ctx context.Context) error {
+	now := s.now()
+	c := &change{}
+	for _, id := range s.pick(func(inv *Invitation) bool {
+		return inv.Reminded < inv.Send && inv.StatusAt(now, s.opts.ReminderBefore) == StatusExpiringSoon
+	}) {
+		inv := s.state.Invitations[id].Clone()
+		inv.Reminded = inv.Send
+		inv.record(now, EventReminder, "scheduler", "expires "+inv.ExpiresAt.Format("2006-01-02 15:04 MST"))
+		c.put(inv, now, EventReminder)
+	}
+	if len(c.batch.Invitations) == 0 {
+		return nil
+	}
+	if err := s.commit(ctx, c); err != nil {
+		return err
+	}
+	if s.mailer == nil {
+		return nil
+	}
+	var errs []error
+	for _, inv := range c.batch.Invitations {
+		if inv.Delivery != DeliveryCustom || !inv.HasCode {
+			continue
+		}
+		code := s.state.Codes[inv.ID]
+		err := s.mailer.Send(ctx, Message{Kind: MessageReminder, To: inv.Email, Name: inv.Name,
+			Language: inv.Language, Lock: inv.LockName, Code: code, ExpiresAt: inv.ExpiresAt})
+		s.recordMail(ctx, inv.ID, "reminder to the guest", "", err)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("reminder for %s: %w", inv.ID, err))
+		}
+	}
+	if s.opts.AdminEmail != "" {
+		err := s.mailer.Send(ctx, Message{Kind: MessageDigest, To: s.opts.AdminEmail, Language: "en",
+			Invitations: c.batch.Invitations})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("reminder digest to the admin: %w", err))
+		} else {
+			s.log.Info("reminder digest sent", "invitations", len(c.batch.Invitations))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// mailCode emails the invite code to the guest, once per sending: the claim
+// is committed before the message goes out, so a crash may drop the email
+// (the history then shows no outcome) but never sends it twice. Call with
+// s.op held.
+func (s *Service) mailCode(ctx context.Context, id InviteID, kind MessageKind) {
+	inv, ok := s.state.Invitations[id]
+	code := s.state.Codes[id]
+	if s.mailer == nil || !ok || !inv.HasCode || inv.Mailed >= inv.Send {
+		return
+	}
+	inv = inv.Clone()
+	now := s.now()
+	inv.Mailed = inv.Send
+	claim := &change{}
+	claim.put(inv, now)
+	if err := s.commit(ctx, claim); err != nil {
+		s.log.Error("cannot record the code email; not sending it", "invite", id, "err", err)
+		return
+	}
+	err := s.mailer.Send(ctx, Message{Kind: kind, To: inv.Email, Name: inv.Name, Language: inv.Language,
+		Lock: inv.LockName, Code: code, ExpiresAt: inv.ExpiresAt})
+	s.recordMail(ctx, id, string(kind)+" email to the guest", EventSent, err)
+}
+
+// recordMail notes an email's outcome in the history and, once sent, emits
+// the event onSent (none if ""). Call with s.op held.
+func (s *Service) recordMail(ctx context.Context, id InviteID, what string, onSent EventType, sendErr error) {
+	inv := s.state.Invitations[id].Clone()
+	now := s.now()
+	c := &change{}
+	if sendErr != nil {
+		s.log.Warn("email not sent", "invite", id, "what", what, "err", sendErr)
+		inv.record(now, EventEmailed, "", what+" failed: "+sendErr.Error())
+		c.put(inv, now)
+	} else {
+		inv.record(now, EventEmailed, "", what+" sent")
+		if onSent != "" {
+			c.put(inv, now, onSent)
+		} else {
+			c.put(inv, now)
+		}
+	}
+	if err := s.commit(ctx, c); err != nil {
+		s.log.Error("cannot record an email's outcome", "invite", id, "err", err)
+	}
+}
