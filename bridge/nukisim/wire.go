@@ -1,0 +1,184 @@
+package nukisim
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/nuki-invites/nuki-invites/bridge"
+)
+
+// The JSON shapes the simulator writes, named after the spec's definitions.
+
+// wireLock is Smartlock, with its required properties.
+type wireLock struct {
+	SmartlockID   int64  `json:"smartlockId"`
+	AccountID     int64  `json:"accountId"`
+	Type          int    `json:"type"`
+	AuthID        int64  `json:"authId"`
+	Name          string `json:"name"`
+	Favorite      bool   `json:"favorite"`
+	ServerState   int    `json:"serverState"` // 0 ok, 4 offline
+	AdminPinState int    `json:"adminPinState"`
+	CreationDate  string `json:"creationDate"`
+	UpdateDate    string `json:"updateDate"`
+}
+
+// wireAuth is SmartlockAuth.
+type wireAuth struct {
+	ID               string `json:"id"`
+	SmartlockID      int64  `json:"smartlockId"`
+	AccountUserID    int64  `json:"accountUserId,omitempty"`
+	AuthID           int64  `json:"authId,omitempty"`
+	AppID            int64  `json:"appId,omitempty"`
+	Type             int    `json:"type"`
+	Name             string `json:"name"`
+	Enabled          bool   `json:"enabled"`
+	RemoteAllowed    bool   `json:"remoteAllowed"`
+	LockCount        int    `json:"lockCount"`
+	AllowedFromDate  string `json:"allowedFromDate,omitempty"`
+	AllowedUntilDate string `json:"allowedUntilDate,omitempty"`
+	AllowedWeekDays  int    `json:"allowedWeekDays,omitempty"`
+	AllowedFromTime  int    `json:"allowedFromTime,omitempty"`
+	AllowedUntilTime int    `json:"allowedUntilTime,omitempty"`
+	LastActiveDate   string `json:"lastActiveDate,omitempty"`
+	CreationDate     string `json:"creationDate"`
+	UpdateDate       string `json:"updateDate"`
+	Error            string `json:"error,omitempty"`
+}
+
+// wireUser is AccountUser.
+type wireUser struct {
+	AccountUserID int64  `json:"accountUserId"`
+	AccountID     int64  `json:"accountId"`
+	Type          int    `json:"type"`
+	Email         string `json:"email"`
+	Name          string `json:"name"`
+	Language      string `json:"language"`
+	CreationDate  string `json:"creationDate"`
+	UpdateDate    string `json:"updateDate"`
+}
+
+// wireError is Nuki's error body.
+type wireError struct {
+	Code         int    `json:"code"`
+	Description  string `json:"description"`
+	HomeRef      string `json:"homeRef"`
+	ReasonPhrase string `json:"reasonPhrase"`
+	URI          string `json:"uri"`
+}
+
+// wireAuthCreate is the union of SmartlockAuthCreate, SmartlocksAuthCreate
+// and SmartlocksAuthAdvancedCreate; pointers tell absent from zero.
+type wireAuthCreate struct {
+	Name             *string `json:"name"`
+	AllowedFromDate  *string `json:"allowedFromDate"`
+	AllowedUntilDate *string `json:"allowedUntilDate"`
+	AllowedWeekDays  *int    `json:"allowedWeekDays"`
+	AllowedFromTime  *int    `json:"allowedFromTime"`
+	AllowedUntilTime *int    `json:"allowedUntilTime"`
+	AccountUserID    *int64  `json:"accountUserId"`
+	SmartlockIDs     []int64 `json:"smartlockIds"`
+	RemoteAllowed    *bool   `json:"remoteAllowed"`
+	Type             *int    `json:"type"`
+	Code             *int    `json:"code"`
+	Enabled          *bool   `json:"enabled"` // SmartlockAuthUpdate only
+}
+
+// wireUserCreate is AccountUserCreate and AccountUserUpdate.
+type wireUserCreate struct {
+	Email    *string `json:"email"`
+	Name     *string `json:"name"`
+	Language *string `json:"language"`
+	Type     *int    `json:"type"`
+}
+
+// wireAdvancedAnswer is AdvancedConfirmationResponse.
+type wireAdvancedAnswer struct {
+	RequestID string `json:"requestId"`
+	Error     string `json:"error,omitempty"`
+}
+
+// wireAuthCreation is the Advanced API's outcome webhook.
+type wireAuthCreation struct {
+	Type      string           `json:"type"`
+	RequestID string           `json:"requestId"`
+	Success   bool             `json:"success"`
+	Detail    []wireAuthDetail `json:"detail"`
+}
+
+type wireAuthDetail struct {
+	SmartlockID int64  `json:"smartlockId"`
+	Success     bool   `json:"success"`
+	ErrorCode   string `json:"errorCode,omitempty"`
+	ID          string `json:"id"`
+	Code        string `json:"code,omitempty"`
+}
+
+// wireDeviceAuths is a DEVICE_AUTHS notification.
+type wireDeviceAuths struct {
+	Feature       string   `json:"feature"`
+	Deleted       bool     `json:"deleted"`
+	SmartlockAuth wireAuth `json:"smartlockAuth"`
+}
+
+const dateLayout = "2006-01-02T15:04:05.000Z"
+
+func formatDate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(dateLayout)
+}
+
+func parseDate(s *string) (time.Time, error) {
+	if s == nil || *s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, *s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("date %q is not RFC 3339", *s)
+	}
+	return t.UTC(), nil
+}
+
+func toWireLock(l *lockState) wireLock {
+	w := wireLock{SmartlockID: l.ID, AccountID: accountID, Type: l.Type, Name: l.Name,
+		CreationDate: formatDate(l.created), UpdateDate: formatDate(l.created)}
+	if l.offline {
+		w.ServerState = 4
+	}
+	return w
+}
+
+func toWireAuth(a *bridge.Auth) wireAuth {
+	return wireAuth{
+		ID: a.ID, SmartlockID: a.SmartlockID, AccountUserID: a.AccountUserID, AuthID: a.AuthID, AppID: a.AppID,
+		Type: a.Type, Name: a.Name, Enabled: a.Enabled, RemoteAllowed: a.RemoteAllowed, LockCount: a.LockCount,
+		AllowedFromDate: formatDate(a.Access.From), AllowedUntilDate: formatDate(a.Access.Until),
+		AllowedWeekDays: a.Access.WeekDays, AllowedFromTime: a.Access.FromTime, AllowedUntilTime: a.Access.UntilTime,
+		LastActiveDate: formatDate(a.LastActiveDate), CreationDate: formatDate(a.CreationDate),
+		UpdateDate: formatDate(a.UpdateDate), Error: a.Error,
+	}
+}
+
+func toWireUser(u *userState) wireUser {
+	return wireUser{AccountUserID: u.ID, AccountID: accountID, Email: u.Email, Name: u.Name, Language: u.Language,
+		CreationDate: formatDate(u.created), UpdateDate: formatDate(u.updated)}
+}
+
+// writeJSON answers status with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers status with Nuki's error body.
+func writeError(w http.ResponseWriter, status int, description string) {
+	writeJSON(w, status, wireError{
+		Code: status, Description: description, HomeRef: "/", ReasonPhrase: http.StatusText(status),
+		URI: fmt.Sprintf("https://www.rfc-editor.org/rfc/rfc9110#status.%d", status),
+	})
+}
