@@ -1,0 +1,295 @@
+package bridge_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nuki-invites/nuki-invites/bridge"
+)
+
+// clock is a settable fake clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// memStore keeps the state in memory and counts commits. It copies on the
+// way in and out, as a real store does.
+type memStore struct {
+	mu      sync.Mutex
+	st      bridge.State
+	commits int
+}
+
+func newMemStore() *memStore {
+	return &memStore{st: bridge.State{
+		Locks: map[int64]bridge.Lock{}, Users: map[int64]bridge.User{}, Auths: map[string]bridge.Auth{},
+		Invitations: map[bridge.InviteID]bridge.Invitation{}, Codes: map[bridge.InviteID]bridge.Secret{},
+		Requests: map[string]bridge.Request{},
+	}}
+}
+
+func (m *memStore) Load(context.Context) (bridge.State, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	invs := make(map[bridge.InviteID]bridge.Invitation, len(m.st.Invitations))
+	for id, inv := range m.st.Invitations {
+		invs[id] = inv.Clone()
+	}
+	return bridge.State{Locks: maps.Clone(m.st.Locks), Users: maps.Clone(m.st.Users), Auths: maps.Clone(m.st.Auths),
+		Invitations: invs, Codes: maps.Clone(m.st.Codes), Requests: maps.Clone(m.st.Requests)}, nil
+}
+
+func (m *memStore) Commit(_ context.Context, b bridge.Batch) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.commits++
+	for _, l := range b.Locks {
+		m.st.Locks[l.ID] = l
+	}
+	for _, id := range b.DeleteLocks {
+		delete(m.st.Locks, id)
+	}
+	for _, u := range b.Users {
+		m.st.Users[u.ID] = u
+	}
+	for _, id := range b.DeleteUsers {
+		delete(m.st.Users, id)
+	}
+	for _, a := range b.Auths {
+		m.st.Auths[a.ID] = a
+	}
+	for _, id := range b.DeleteAuths {
+		delete(m.st.Auths, id)
+	}
+	for _, inv := range b.Invitations {
+		m.st.Invitations[inv.ID] = inv.Clone()
+	}
+	for id, c := range b.Codes {
+		m.st.Codes[id] = c
+	}
+	for _, id := range b.DeleteCodes {
+		delete(m.st.Codes, id)
+	}
+	for _, r := range b.Requests {
+		m.st.Requests[r.ID] = r
+	}
+	return nil
+}
+
+func (m *memStore) Commits() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.commits
+}
+
+// fakeNuki is an in-memory Nuki Web for the core's unit tests; the Nuki Web
+// simulator covers the HTTP side.
+type fakeNuki struct {
+	mu       sync.Mutex
+	now      func() time.Time
+	locks    []bridge.Lock
+	users    map[int64]bridge.User
+	auths    map[string]bridge.Auth
+	nextID   int64
+	emails   int                       // Nuki invitation emails
+	requests map[string][]int64        // advanced request id → locks
+	fetchErr error                     // returned by Fetch
+	refuse   map[int64]error           // CreateAuth on these locks fails
+	advanced []bridge.Grant            // grants of advanced creates
+	deleted  []string                  // deleted auth ids
+	created  map[string]bridge.Grant   // auth id → grant
+	byLock   map[int64]map[int64]string // lock → user → auth id
+}
+
+func newFakeNuki(now func() time.Time, locks ...string) *fakeNuki {
+	f := &fakeNuki{now: now, users: map[int64]bridge.User{}, auths: map[string]bridge.Auth{},
+		requests: map[string][]int64{}, refuse: map[int64]error{}, created: map[string]bridge.Grant{}}
+	for i, name := range locks {
+		f.locks = append(f.locks, bridge.Lock{ID: int64(100 + i), Name: name, Type: 4})
+	}
+	return f
+}
+
+func (f *fakeNuki) Fetch(context.Context) (bridge.Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fetchErr != nil {
+		return bridge.Snapshot{}, f.fetchErr
+	}
+	snap := bridge.Snapshot{Locks: slices.Clone(f.locks), Calls: 3}
+	for _, u := range f.users {
+		snap.Users = append(snap.Users, u)
+	}
+	for _, a := range f.auths {
+		snap.Auths = append(snap.Auths, a)
+	}
+	return snap, nil
+}
+
+func (f *fakeNuki) FindUser(_ context.Context, email string) (bridge.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, u := range f.users {
+		if u.Email == email {
+			return u, nil
+		}
+	}
+	return bridge.User{}, fmt.Errorf("user %s: %w", email, bridge.ErrNotFound)
+}
+
+func (f *fakeNuki) CreateUser(_ context.Context, nu bridge.NewUser) (bridge.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nextID++
+	u := bridge.User{ID: 5000 + f.nextID, Email: nu.Email, Name: nu.Name, Language: nu.Language}
+	f.users[u.ID] = u
+	return u, nil
+}
+
+func (f *fakeNuki) addAuth(lock int64, g bridge.Grant) string {
+	f.nextID++
+	id := fmt.Sprintf("auth%d", f.nextID)
+	f.auths[id] = bridge.Auth{ID: id, SmartlockID: lock, AccountUserID: g.AccountUserID, Type: 0, Name: g.Name,
+		Enabled: true, RemoteAllowed: g.RemoteAllowed, Access: g.Access, CreationDate: f.now().UTC()}
+	f.created[id] = g
+	return id
+}
+
+func (f *fakeNuki) CreateAuth(_ context.Context, lock int64, g bridge.Grant) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.refuse[lock]; err != nil {
+		return err
+	}
+	for _, a := range f.auths {
+		if a.SmartlockID == lock && a.AccountUserID == g.AccountUserID {
+			return &bridge.NukiError{Kind: bridge.ErrNukiRejected, Status: 409, Description: "auth exists"}
+		}
+	}
+	f.addAuth(lock, g)
+	f.emails++
+	return nil
+}
+
+func (f *fakeNuki) CreateAdvancedAuth(_ context.Context, locks []int64, g bridge.Grant) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nextID++
+	id := fmt.Sprintf("req-%d", f.nextID)
+	f.requests[id] = slices.Clone(locks)
+	f.advanced = append(f.advanced, g)
+	for _, lock := range locks {
+		f.addAuth(lock, g)
+	}
+	return id, nil
+}
+
+func (f *fakeNuki) DeleteAuth(_ context.Context, lock int64, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.auths[id]; !ok {
+		return &bridge.NukiError{Kind: bridge.ErrNukiRejected, Status: 404, Description: "not found"}
+	}
+	delete(f.auths, id)
+	f.deleted = append(f.deleted, id)
+	return nil
+}
+
+// accept redeems the invitation of user on lock as the Nuki app would.
+func (f *fakeNuki) accept(t *testing.T, lock, user int64) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, a := range f.auths {
+		if a.SmartlockID == lock && a.AccountUserID == user {
+			a.LockCount, a.LastActiveDate, a.AppID = 1, f.now().UTC(), 77
+			f.auths[id] = a
+			return
+		}
+	}
+	t.Fatalf("no auth of user %d on lock %d", user, lock)
+}
+
+func (f *fakeNuki) Emails() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.emails
+}
+
+// recorder is a Subscriber that keeps every event.
+type recorder struct {
+	mu     sync.Mutex
+	events []bridge.Event
+	states []bridge.SyncState
+}
+
+func (r *recorder) InvitationEvents(evs []bridge.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, evs...)
+	r.mu.Unlock()
+}
+
+func (r *recorder) SyncStateChanged(s bridge.SyncState) {
+	r.mu.Lock()
+	r.states = append(r.states, s)
+	r.mu.Unlock()
+}
+
+// types returns the event types seen so far and forgets them.
+func (r *recorder) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		out = append(out, string(e.Type)+":"+string(e.Invitation.ID))
+	}
+	r.events = nil
+	return out
+}
+
+// mailbox is a Mailer that keeps every message.
+type mailbox struct {
+	mu   sync.Mutex
+	sent []bridge.Message
+	err  error
+}
+
+func (m *mailbox) Send(_ context.Context, msg bridge.Message) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return m.err
+	}
+	m.sent = append(m.sent, msg)
+	return nil
+}
+
+func (m *mailbox) Kinds() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, msg := range m.sent {
+		out = append(out, string(msg.Kind)+":"+msg.To)
+	}
+	return out
+}
