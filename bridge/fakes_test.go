@@ -111,13 +111,13 @@ type fakeNuki struct {
 	users    map[int64]bridge.User
 	auths    map[string]bridge.Auth
 	nextID   int64
-	emails   int                       // Nuki invitation emails
-	requests map[string][]int64        // advanced request id → locks
-	fetchErr error                     // returned by Fetch
-	refuse   map[int64]error           // CreateAuth on these locks fails
-	advanced []bridge.Grant            // grants of advanced creates
-	deleted  []string                  // deleted auth ids
-	created  map[string]bridge.Grant   // auth id → grant
+	emails   int                        // Nuki invitation emails
+	requests map[string][]int64         // advanced request id → locks
+	fetchErr error                      // returned by Fetch
+	refuse   map[int64]error            // CreateAuth on these locks fails
+	advanced []bridge.Grant             // grants of advanced creates
+	deleted  []string                   // deleted auth ids
+	created  map[string]bridge.Grant    // auth id → grant
 	byLock   map[int64]map[int64]string // lock → user → auth id
 }
 

@@ -304,4 +304,3 @@ func (s *Service) settle(inv *Invitation, now time.Time, types []EventType) []Ev
 	}
 	return append(types, ev)
 }
-
