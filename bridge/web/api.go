@@ -1,0 +1,158 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/nuki-invites/nuki-invites/bridge"
+)
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// inviteID reads and checks the {id} path value.
+func inviteID(r *http.Request) (bridge.InviteID, error) {
+	id := r.PathValue("id")
+	if _, _, err := bridge.ParseInviteID(id); err != nil {
+		return "", err
+	}
+	return bridge.InviteID(id), nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if s.stopping.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "stopping"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) listInvitations(w http.ResponseWriter, r *http.Request) {
+	f, err := parseFilter(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	list := s.svc.Invitations(f)
+	if list == nil {
+		list = []bridge.Invitation{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"invitations": list})
+}
+
+func (s *Server) getInvitation(w http.ResponseWriter, r *http.Request) {
+	id, err := inviteID(r)
+	if err == nil {
+		var inv bridge.Invitation
+		if inv, err = s.svc.Invitation(id); err == nil {
+			writeJSON(w, http.StatusOK, inv)
+			return
+		}
+	}
+	s.fail(w, r, err)
+}
+
+func (s *Server) createInvitations(w http.ResponseWriter, r *http.Request) {
+	var body createBody
+	if p := decodeJSON(w, r, &body, false); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	req, err := body.toCreateRequest(actorOf(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	created, err := s.svc.Create(r.Context(), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if created == nil {
+		created = []bridge.Invitation{}
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"invitations": created})
+}
+
+func (s *Server) resendInvitation(w http.ResponseWriter, r *http.Request) {
+	id, err := inviteID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var body resendBody
+	if p := decodeJSON(w, r, &body, true); p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	if body.Delivery != "" && !body.Delivery.Valid() {
+		badRequest(w, `delivery must be "nuki" or "custom"`)
+		return
+	}
+	inv, err := s.svc.Resend(r.Context(), id, bridge.ResendOptions{Delivery: body.Delivery, Actor: actorOf(r)})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, inv)
+}
+
+func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request) {
+	id, err := inviteID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	inv, err := s.svc.Revoke(r.Context(), id, actorOf(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, inv)
+}
+
+// codeBody is the answer to a reveal: the only place a code leaves on purpose.
+type codeBody struct {
+	InviteID  bridge.InviteID `json:"invite_id"`
+	Code      string          `json:"code"`
+	ExpiresAt time.Time       `json:"expires_at,omitzero"`
+}
+
+func (s *Server) revealCode(w http.ResponseWriter, r *http.Request) {
+	id, err := inviteID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	code, err := s.svc.RevealCode(r.Context(), id, actorOf(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, codeBody{InviteID: code.InviteID, Code: code.Code.Reveal(), ExpiresAt: code.ExpiresAt})
+}
+
+func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
+	if err := s.svc.Sync(r.Context()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.svc.SyncState())
+}
+
+func (s *Server) listLocks(w http.ResponseWriter, r *http.Request) {
+	locks := s.svc.Locks()
+	if locks == nil {
+		locks = []bridge.Lock{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"locks": locks})
+}
+
+func (s *Server) state(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.svc.SyncState())
+}

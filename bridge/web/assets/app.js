@@ -1,0 +1,284 @@
+// The invitations page: filters, the create form, confirmations and live
+// updates. Every URL is relative, so the page works behind Home Assistant's
+// ingress path.
+"use strict";
+
+(() => {
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const filters = $("#filters");
+  const toast = $("#toast");
+
+  // ---- talking to the API ------------------------------------------------
+
+  async function api(method, path, body) {
+    const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (e) {
+      throw new Error("The server cannot be reached. Check that nuki-invites is running.");
+    }
+    const text = await res.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+    if (!res.ok) {
+      const msg = data && (data.detail || data.title);
+      throw new Error(msg || `The server answered ${res.status}.`);
+    }
+    return data;
+  }
+
+  let toastTimer;
+  function say(message, isError) {
+    toast.textContent = message;
+    toast.classList.toggle("is-error", !!isError);
+    toast.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { toast.hidden = true; }, isError ? 9000 : 4000);
+  }
+
+  // ---- live table ----------------------------------------------------------
+
+  function filterQuery() {
+    const params = new URLSearchParams();
+    for (const [k, v] of new FormData(filters)) if (v) params.set(k, v);
+    const s = params.toString();
+    return s ? "?" + s : "";
+  }
+
+  let refreshing = null;
+  let again = false;
+  async function refresh() {
+    if (refreshing) { again = true; return refreshing; }
+    refreshing = (async () => {
+      try {
+        const res = await fetch("partials/invitations" + filterQuery(), { credentials: "same-origin" });
+        if (!res.ok) return;
+        const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+        swap("#syncline", doc);
+        swap("#rows", doc);
+        localTimes(document);
+      } catch (e) {
+        /* offline for a moment: the next event or poll tries again */
+      } finally {
+        refreshing = null;
+        if (again) { again = false; refresh(); }
+      }
+    })();
+    return refreshing;
+  }
+
+  function swap(sel, doc) {
+    const fresh = $(sel, doc);
+    const old = $(sel);
+    if (!fresh || !old) return;
+    const focused = document.activeElement;
+    const keep = focused && old.contains(focused) && focused.dataset.action
+      ? `[data-action="${focused.dataset.action}"][data-id="${focused.dataset.id || ""}"]` : null;
+    old.replaceWith(document.adoptNode(fresh));
+    if (keep) { const again = document.querySelector(keep); if (again) again.focus(); }
+  }
+
+  let soon;
+  function refreshSoon() {
+    clearTimeout(soon);
+    soon = setTimeout(refresh, 150);
+  }
+
+  // Live updates: server-sent events, polling when they are unavailable.
+  let poll = null;
+  function startPolling() {
+    if (!poll) poll = setInterval(refresh, 15000);
+  }
+  function listen() {
+    if (!("EventSource" in window)) { startPolling(); return; }
+    const es = new EventSource("api/v1/events");
+    es.addEventListener("open", () => {
+      if (poll) { clearInterval(poll); poll = null; }
+      document.body.dataset.live = "sse";
+      refreshSoon();
+    });
+    for (const type of ["invitation", "state", "resync"]) es.addEventListener(type, refreshSoon);
+    es.addEventListener("error", () => {
+      document.body.dataset.live = "polling";
+      startPolling();
+      if (es.readyState === EventSource.CLOSED) setTimeout(listen, 10000);
+    });
+  }
+  // Relative times ("in 5 h") age; re-render them every minute.
+  setInterval(refresh, 60000);
+
+  function localTimes(root) {
+    for (const t of root.querySelectorAll("time[datetime]")) {
+      const d = new Date(t.getAttribute("datetime"));
+      if (!isNaN(d)) t.title = d.toLocaleString();
+    }
+  }
+
+  // ---- filters ---------------------------------------------------------------
+
+  function filtersChanged() {
+    const q = filterQuery();
+    history.replaceState(null, "", q || "./");
+    refresh();
+  }
+  filters.addEventListener("change", filtersChanged);
+  let typing;
+  filters.addEventListener("input", (e) => {
+    if (e.target.type !== "search") return;
+    clearTimeout(typing);
+    typing = setTimeout(filtersChanged, 250);
+  });
+  filters.addEventListener("submit", (e) => { e.preventDefault(); filtersChanged(); });
+
+  // ---- create ------------------------------------------------------------------
+
+  const form = $("#create");
+  const createError = $("#create-error");
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    createError.hidden = true;
+    const fd = new FormData(form);
+    const email = (fd.get("email") || "").trim();
+    const locks = fd.getAll("lock").map(Number);
+    const problems = [];
+    if (!email || !$("#email").checkValidity()) problems.push("Enter the guest's email address.");
+    if (locks.length === 0) problems.push("Choose at least one lock.");
+    if (problems.length) { showCreateError(problems.join(" ")); return; }
+
+    const body = {
+      email,
+      name: (fd.get("name") || "").trim(),
+      language: fd.get("language") || "en",
+      smartlock_ids: locks,
+      delivery: fd.get("delivery") || "nuki",
+      remote_allowed: fd.get("remote_allowed") === "on",
+    };
+    const from = fd.get("allowed_from"), until = fd.get("allowed_until");
+    if (from) body.allowed_from = new Date(from).toISOString();
+    if (until) body.allowed_until = new Date(until).toISOString();
+    const days = fd.getAll("weekday");
+    if (days.length) body.allowed_weekdays = days;
+    if (fd.get("allowed_from_time")) body.allowed_from_time = fd.get("allowed_from_time");
+    if (fd.get("allowed_until_time")) body.allowed_until_time = fd.get("allowed_until_time");
+
+    const submit = $("#create-submit");
+    submit.disabled = true;
+    submit.textContent = "Sending…";
+    try {
+      const res = await api("POST", "api/v1/invitations", body);
+      const n = (res && res.invitations && res.invitations.length) || locks.length;
+      form.reset();
+      say(`Invitation${n > 1 ? "s" : ""} sent to ${email}.`);
+      await refresh();
+    } catch (err) {
+      showCreateError(err.message);
+    } finally {
+      submit.disabled = false;
+      submit.textContent = "Send invitation";
+    }
+  });
+  function showCreateError(msg) {
+    createError.textContent = msg;
+    createError.hidden = false;
+  }
+
+  // ---- row actions -----------------------------------------------------------
+
+  const confirmDialog = $("#confirm");
+  function confirmAction(title, text, okLabel, danger) {
+    return new Promise((resolve) => {
+      $("#confirm-title").textContent = title;
+      $("#confirm-text").textContent = text;
+      const ok = $("#confirm-ok");
+      ok.textContent = okLabel;
+      ok.classList.toggle("danger", !!danger);
+      confirmDialog.returnValue = "";
+      confirmDialog.addEventListener("close", () => resolve(confirmDialog.returnValue === "ok"), { once: true });
+      confirmDialog.showModal();
+      ok.focus();
+    });
+  }
+
+  const detailsDialog = $("#details");
+  async function showDetails(id) {
+    const res = await fetch("partials/invitations/" + encodeURIComponent(id), { credentials: "same-origin" });
+    if (!res.ok) {
+      let msg = `The server answered ${res.status}.`;
+      try { msg = (await res.json()).detail || msg; } catch (e) { /* not JSON */ }
+      throw new Error(msg);
+    }
+    const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+    const body = $("#details-body");
+    body.replaceChildren(document.adoptNode($("#details-content", doc)));
+    localTimes(body);
+    detailsDialog.showModal();
+  }
+
+  function showCode(code) {
+    const body = $("#details-body");
+    const h = document.createElement("h2");
+    h.id = "details-title";
+    h.textContent = "Invite code";
+    const p = document.createElement("p");
+    p.className = "code";
+    p.textContent = code.code;
+    const note = document.createElement("p");
+    note.className = "muted";
+    note.textContent = code.expires_at
+      ? "Redeem in the Nuki app before " + new Date(code.expires_at).toLocaleString() + "."
+      : "Redeem it in the Nuki app.";
+    body.replaceChildren(h, p, note);
+    detailsDialog.showModal();
+  }
+
+  document.addEventListener("click", async (e) => {
+    const btn = e.target.closest("button[data-action]");
+    if (!btn) return;
+    const id = btn.dataset.id;
+    const who = btn.dataset.who;
+    const path = id ? "api/v1/invitations/" + encodeURIComponent(id) : "";
+    btn.disabled = true;
+    try {
+      switch (btn.dataset.action) {
+        case "history":
+          await showDetails(id);
+          break;
+        case "resend":
+          if (!await confirmAction("Re-send the invitation?",
+            `${who} gets a new invite code; the old one stops working.`, "Re-send")) break;
+          await api("POST", path + "/resend");
+          say(`Invitation re-sent to ${who}.`);
+          await refresh();
+          break;
+        case "revoke":
+          if (!await confirmAction("Revoke the invitation?",
+            `${who} loses access to this lock. This cannot be undone.`, "Revoke", true)) break;
+          await api("POST", path + "/revoke");
+          say(`Access of ${who} revoked.`);
+          await refresh();
+          break;
+        case "code":
+          showCode(await api("POST", path + "/code"));
+          break;
+        case "sync":
+          say("Syncing with Nuki Web…");
+          await api("POST", "api/v1/sync");
+          say("Synced with Nuki Web.");
+          await refresh();
+          break;
+      }
+    } catch (err) {
+      say(err.message, true);
+    } finally {
+      if (btn.isConnected) btn.disabled = false;
+    }
+  });
+
+  localTimes(document);
+  listen();
+})();

@@ -1,0 +1,24 @@
+// Package web serves the HTTP side of nuki-invites: the JSON API under
+// /api/v1, the invitations page, a server-sent event stream for live updates
+// and /healthz.
+//
+// The page is rendered on the server from embedded templates and uses only
+// relative URLs, so it works unchanged behind Home Assistant's ingress
+// (X-Ingress-Path: /api/hassio_ingress/<token>/) and on its own.
+//
+// Access control has two modes. With Options.TrustedProxy set (the add-on),
+// only requests from that address are served and Home Assistant's
+// X-Remote-User-Name header names the actor recorded in an invitation's
+// history. Otherwise, when Options.APIToken is set, every API request and the
+// page need "Authorization: Bearer <token>"; a browser may open the page once
+// with ?token=<token>, which sets an HttpOnly, SameSite=Strict session cookie
+// (derived from the token, never the token itself) and redirects to the bare
+// page. /healthz is always open. Handlers in Options.Extra (the Nuki webhook)
+// bypass access control and must authenticate requests themselves.
+//
+// State-changing requests are also checked with http.CrossOriginProtection,
+// so a page on another site can never act with a user's cookie.
+//
+// Errors are answered as application/problem+json (RFC 9457) with a message
+// meant for people; no secret ever appears in one.
+package web

@@ -1,0 +1,10 @@
+package web
+
+// RouteList returns the method and path of every route in the table.
+func RouteList(s *Server) [][2]string {
+	var out [][2]string
+	for _, r := range s.routes {
+		out = append(out, [2]string{r.Method, r.Path})
+	}
+	return out
+}

@@ -1,0 +1,187 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/nuki-invites/nuki-invites/bridge"
+)
+
+// Reader is what the page and the API read from the Service.
+type Reader interface {
+	Invitations(f bridge.Filter) []bridge.Invitation
+	Invitation(id bridge.InviteID) (bridge.Invitation, error)
+	Locks() []bridge.Lock
+}
+
+// Actions are the invitation commands the API carries out.
+type Actions interface {
+	Create(ctx context.Context, r bridge.CreateRequest) ([]bridge.Invitation, error)
+	Resend(ctx context.Context, id bridge.InviteID, o bridge.ResendOptions) (bridge.Invitation, error)
+	Revoke(ctx context.Context, id bridge.InviteID, actor string) (bridge.Invitation, error)
+}
+
+// Syncer reports and drives the link to Nuki Web.
+type Syncer interface {
+	SyncState() bridge.SyncState
+	Sync(ctx context.Context) error
+	Subscribe(sub bridge.Subscriber) (unsubscribe func())
+}
+
+// Service is everything the web server needs of bridge.Service, which
+// satisfies it. It is split into small interfaces by concern; RevealCode
+// stands alone because it is the one action that hands out a secret.
+type Service interface {
+	Reader
+	Actions
+	Syncer
+	RevealCode(ctx context.Context, id bridge.InviteID, actor string) (bridge.Code, error)
+}
+
+var _ Service = (*bridge.Service)(nil)
+
+// Options configures a Server. Service is required; zero values take the
+// defaults noted.
+type Options struct {
+	Service Service
+
+	// Listener to serve on; when nil Run listens on Addr.
+	Listener net.Listener
+	// Addr is host:port for Run when Listener is nil; "127.0.0.1:8099".
+	Addr string
+
+	// TrustedProxy, when set, is the only peer IP served (the add-on:
+	// "172.30.32.2"), and its X-Remote-User-Name header names the actor.
+	TrustedProxy string
+	// APIToken, when set and TrustedProxy is not, is required as a bearer
+	// token (or the session cookie it grants) on the API and the page.
+	APIToken bridge.Secret
+
+	// ExposeCodes shows the "Show code" button; the Service decides anyway.
+	ExposeCodes bool
+
+	// Extra handlers served next to ours, keyed by ServeMux pattern
+	// ("POST /webhook/nuki"). They bypass access control.
+	Extra map[string]http.Handler
+
+	// ShutdownTimeout bounds the graceful shutdown when Run's context ends; 5s.
+	ShutdownTimeout time.Duration
+	// Heartbeat is how often an idle event stream gets a keep-alive; 25s.
+	Heartbeat time.Duration
+
+	Now    func() time.Time // the clock; time.Now
+	Logger *slog.Logger
+}
+
+// Server is the HTTP server. Create it with New; it is safe for concurrent
+// use.
+type Server struct {
+	svc     Service
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	hub     *hub
+	handler http.Handler
+	routes  []route
+	page    *page
+
+	stopping atomic.Bool
+	closing  chan struct{} // closed when Run begins shutting down
+}
+
+// New checks the options and builds the Server and its routes. It starts
+// nothing; call Run to serve, or use Handler in tests.
+func New(opts Options) (*Server, error) {
+	if opts.Service == nil {
+		return nil, errors.New("web: Options.Service is required")
+	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:8099"
+	}
+	if opts.TrustedProxy != "" && net.ParseIP(opts.TrustedProxy) == nil {
+		return nil, fmt.Errorf("web: trusted proxy %q is not an IP address", opts.TrustedProxy)
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 5 * time.Second
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = 25 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		svc:     opts.Service,
+		opts:    opts,
+		log:     opts.Logger.With("component", "web"),
+		now:     opts.Now,
+		closing: make(chan struct{}),
+	}
+	s.hub = newHub(opts.Service)
+	p, err := newPage()
+	if err != nil {
+		return nil, err
+	}
+	s.page = p
+	s.routes = s.routeTable()
+	h, err := s.buildHandler()
+	if err != nil {
+		return nil, err
+	}
+	s.handler = h
+	return s, nil
+}
+
+// Handler returns the server's whole handler, access control included.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run serves until ctx ends, then ends the event streams and shuts down
+// gracefully within ShutdownTimeout. It returns nil after a clean shutdown
+// and the listener's error otherwise.
+func (s *Server) Run(ctx context.Context) error {
+	ln := s.opts.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", s.opts.Addr)
+		if err != nil {
+			return fmt.Errorf("web: listen on %s: %w", s.opts.Addr, err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.log.Info("serving HTTP", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("web: serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.stopping.Store(true)
+	close(s.closing)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("web: shutdown: %w", err)
+	}
+	s.log.Info("HTTP server stopped")
+	return nil
+}
