@@ -257,7 +257,8 @@ func (s *Sim) serve(ctx context.Context, addr string) (string, <-chan struct{}, 
 	return ln.Addr().String(), done, nil
 }
 
-// Close stops pending webhook deliveries and waits for running ones to end.
+// Close cancels webhook deliveries still waiting for WebhookDelay and waits
+// for those already posting to end.
 // The handler keeps answering API requests afterwards, but sends no more
 // webhooks.
 func (s *Sim) Close() {

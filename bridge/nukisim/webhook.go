@@ -103,8 +103,9 @@ func (s *Sim) notifyDeviceAuth(a bridge.Auth, deleted bool) {
 	})
 }
 
-// post signs and delivers one webhook body and records the delivery. The
-// body (which may hold invite codes) is never logged.
+// post signs and delivers one webhook body and records the delivery; the
+// HTTP client's timeout bounds it. The body (which may hold invite codes) is
+// never logged.
 func (s *Sim) post(kind, requestID string, payload any) {
 	d := Delivery{Kind: kind, RequestID: requestID, At: s.opts.Now().UTC()}
 	defer func() {
@@ -121,16 +122,7 @@ func (s *Sim) post(kind, requestID string, payload any) {
 		d.Error = err.Error()
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-s.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.opts.WebhookURL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, s.opts.WebhookURL, bytes.NewReader(body))
 	if err != nil {
 		d.Error = err.Error()
 		return
