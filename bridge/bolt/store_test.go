@@ -300,3 +300,34 @@ func TestKeysSortNumerically(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadNamesACorruptRecord(t *testing.T) {
+	tests := []struct {
+		name   string
+		bucket []byte
+		key    []byte
+		want   string
+	}{
+		{"invitation among many", bucketInvitations, []byte(bridge.MakeInviteID(17000003, 880007)), `invitations record "17000003-880007"`},
+		{"lock", bucketLocks, keyOfInt(17000001), "locks record 17000001"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := openTest(t)
+			mustCommit(t, s, dataset(10, 100, 10, 1000))
+			err := s.db.Update(func(tx *bbolt.Tx) error {
+				b := tx.Bucket(tt.bucket)
+				if b.Get(tt.key) == nil {
+					t.Fatalf("fixture has no %s record %q", tt.bucket, tt.key)
+				}
+				return b.Put(tt.key, []byte(`{"id": truncated`))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Load(context.Background()); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Load of a corrupt record: %v, want an error naming %s", err, tt.want)
+			}
+		})
+	}
+}
