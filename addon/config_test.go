@@ -445,3 +445,15 @@ func TestDockerfileAgreesWithConfigYAML(t *testing.T) {
 		}
 	}
 }
+
+func TestAppArmorProfileIsNamedAfterTheSlug(t *testing.T) {
+	cfg := readYAML(t, "config.yaml")
+	b, err := os.ReadFile(filepath.Join(rootDir, "apparmor.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^profile (\S+) flags=`).FindSubmatch(b)
+	if m == nil || string(m[1]) != cfg["slug"] {
+		t.Errorf("apparmor.txt profile %q, want the slug %q (the Supervisor loads it under the add-on's name)", m, cfg["slug"])
+	}
+}
