@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/nuki-invites/nuki-invites/addon"
+	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/config"
+)
+
+// addonCommand runs the daemon as a Home Assistant add-on: the options come
+// from /data/options.json and the broker from the Supervisor.
+func addonCommand(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("addon", "addon [--options FILE]\n\nRuns the daemon inside Home Assistant (the add-on's entry point).", stderr)
+	options := fs.String("options", addon.DefaultOptionsPath, "the add-on's options file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	boot := newLogger(stderr, "info", "text")
+	environ, err := addon.Environment(ctx, addon.Options{OptionsPath: *options,
+		SupervisorToken: bridge.Secret(os.Getenv("SUPERVISOR_TOKEN")), Logger: boot.With("component", "addon")})
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Parse(environ, true)
+	if err != nil {
+		return fmt.Errorf("add-on configuration:\n%w", err)
+	}
+	logger := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	d, err := newDaemon(ctx, cfg, logger, nil)
+	if err != nil {
+		return err
+	}
+	return d.Run(ctx)
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/bolt"
+	"github.com/nuki-invites/nuki-invites/bridge/config"
+	"github.com/nuki-invites/nuki-invites/bridge/mail"
+	"github.com/nuki-invites/nuki-invites/bridge/nukiweb"
+	"github.com/nuki-invites/nuki-invites/bridge/schedule"
+)
+
+// shutdownTimeout bounds how long the parts get to stop after a signal.
+const shutdownTimeout = 10 * time.Second
+
+// daemon is the wired bridge: the store, Nuki Web, the service and every part
+// that runs beside it.
+type daemon struct {
+	cfg   config.Config
+	log   *slog.Logger
+	store *bolt.Store
+	svc   *bridge.Service
+	parts []part
+}
+
+// part is one long-running piece; Run returns nil once ctx ends.
+type part struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// runCommand runs the daemon from the environment.
+func runCommand(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("run", "[run]\n\nRuns the daemon. Configuration comes from the environment (see the README).", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Parse(nil, true)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	logger := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	d, err := newDaemon(ctx, cfg, logger, nil)
+	if err != nil {
+		return err
+	}
+	return d.Run(ctx)
+}
+
+// newDaemon opens the store and wires every part. httpClient talks to Nuki
+// Web; nil takes the client's default. On error nothing is left open.
+func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, httpClient *http.Client) (_ *daemon, err error) {
+	d := &daemon{cfg: cfg, log: logger}
+	logger.Info("starting nuki-invites", "version", version, "db", cfg.DBPath, "nuki", cfg.NukiAPIURL)
+
+	d.store, err = bolt.Open(cfg.DBPath, bolt.Options{Logger: logger.With("component", "store")})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			d.store.Close()
+		}
+	}()
+
+	var mailer bridge.Mailer
+	loc := time.Local
+	if cfg.TimeZone != "" {
+		loc, _ = time.LoadLocation(cfg.TimeZone) // checked by config.Parse
+	}
+	if !cfg.SMTPURL.IsZero() || cfg.TemplateDir != "" {
+		tpl, err := mail.LoadTemplates(cfg.TemplateDir, mail.WithValidity(cfg.InviteValidity))
+		if err != nil {
+			return nil, fmt.Errorf("email templates: %w", err)
+		}
+		if !cfg.SMTPURL.IsZero() {
+			sender, err := mail.NewSender(cfg.SMTPURL, cfg.SMTPFrom, tpl, mail.Options{Location: loc, Logger: logger.With("component", "mail")})
+			if err != nil {
+				return nil, err
+			}
+			mailer = sender
+		}
+	}
+
+	nuki := nukiweb.New(cfg.NukiAPIURL, cfg.NukiAPIToken, nukiweb.Options{HTTPClient: httpClient, Logger: logger.With("component", "nukiweb")})
+	d.svc = bridge.NewService(d.store, nuki, mailer, bridge.Options{
+		Validity: cfg.InviteValidity, ReminderBefore: cfg.ReminderBefore, ResendCooldown: cfg.ResendCooldown,
+		AutoResendAfter: cfg.AutoResendAfter, AutoResendOnExpiry: cfg.AutoResendOnExpiry, AutoResendMax: cfg.AutoResendMax,
+		AdvancedAPI: cfg.NukiAdvancedAPI, ExposeCodes: cfg.ExposeCodes, AdminEmail: cfg.AdminEmail, Logger: logger,
+	})
+	if err := d.svc.Open(ctx); err != nil {
+		return nil, err
+	}
+	sched, err := schedule.New(cfg.ReminderSchedule, d.svc.Tick, logger)
+	if err != nil {
+		return nil, err
+	}
+	d.parts = append(d.parts,
+		part{"sync", func(ctx context.Context) error { return d.svc.Run(ctx, cfg.SyncInterval) }},
+		part{"scheduler", sched.Run},
+	)
+	if err := d.wireOutside(cfg, logger); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Run runs every part until ctx ends or one fails, then closes the store.
+// A close error never hides the run error.
+func (d *daemon) Run(ctx context.Context) (err error) {
+	defer func() {
+		if cerr := d.store.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("closing the database: %w", cerr)
+		}
+	}()
+	g, gctx := errgroup.WithContext(ctx)
+	for _, p := range d.parts {
+		g.Go(func() error {
+			if err := p.run(gctx); err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			return nil
+		})
+	}
+	err = g.Wait()
+	if err == nil || errors.Is(err, context.Canceled) {
+		d.log.Info("stopped")
+		return nil
+	}
+	return err
+}
