@@ -296,6 +296,9 @@ func newReplayCache(window time.Duration, max int) *replayCache {
 func (c *replayCache) reserve(d [32]byte, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if at, ok := c.at[d]; ok && now.Sub(at) < c.window {
+		return false
+	}
 	for len(c.order) > 0 {
 		e := c.order[0]
 		at, ok := c.at[e.digest]
@@ -307,9 +310,6 @@ func (c *replayCache) reserve(d [32]byte, now time.Time) bool {
 		if current {
 			delete(c.at, e.digest)
 		}
-	}
-	if _, ok := c.at[d]; ok {
-		return false
 	}
 	c.at[d] = now
 	c.order = append(c.order, replayEntry{digest: d, at: now})
