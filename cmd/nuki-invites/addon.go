@@ -21,7 +21,7 @@ func addonCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	boot := newLogger(stderr, "info", "text")
 	environ, err := addon.Environment(ctx, addon.Options{OptionsPath: *options,
-		SupervisorToken: bridge.Secret(os.Getenv("SUPERVISOR_TOKEN")), Logger: boot.With("component", "addon")})
+		SupervisorToken: bridge.Secret(os.Getenv("SUPERVISOR_TOKEN")), Logger: boot})
 	if err != nil {
 		return err
 	}

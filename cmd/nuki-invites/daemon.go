@@ -62,7 +62,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, http
 	d := &daemon{cfg: cfg, log: logger}
 	logger.Info("starting nuki-invites", "version", version, "db", cfg.DBPath, "nuki", cfg.NukiAPIURL)
 
-	d.store, err = bolt.Open(cfg.DBPath, bolt.Options{Logger: logger.With("component", "store")})
+	d.store, err = bolt.Open(cfg.DBPath, bolt.Options{Logger: logger})
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, http
 			return nil, fmt.Errorf("email templates: %w", err)
 		}
 		if !cfg.SMTPURL.IsZero() {
-			sender, err := mail.NewSender(cfg.SMTPURL, cfg.SMTPFrom, tpl, mail.Options{Location: loc, Logger: logger.With("component", "mail")})
+			sender, err := mail.NewSender(cfg.SMTPURL, cfg.SMTPFrom, tpl, mail.Options{Location: loc, Logger: logger})
 			if err != nil {
 				return nil, err
 			}
@@ -91,7 +91,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, http
 		}
 	}
 
-	nuki := nukiweb.New(cfg.NukiAPIURL, cfg.NukiAPIToken, nukiweb.Options{HTTPClient: httpClient, Logger: logger.With("component", "nukiweb")})
+	nuki := nukiweb.New(cfg.NukiAPIURL, cfg.NukiAPIToken, nukiweb.Options{HTTPClient: httpClient, Logger: logger})
 	d.svc = bridge.NewService(d.store, nuki, mailer, bridge.Options{
 		Validity: cfg.InviteValidity, ReminderBefore: cfg.ReminderBefore, ResendCooldown: cfg.ResendCooldown,
 		AutoResendAfter: cfg.AutoResendAfter, AutoResendOnExpiry: cfg.AutoResendOnExpiry, AutoResendMax: cfg.AutoResendMax,

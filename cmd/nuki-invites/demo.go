@@ -61,7 +61,7 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	listener.Close() // the web server listens on it again, right away
 
 	secret := randomHex(16)
-	sim := nukisim.New(nukisim.Options{Logger: logger.With("component", "nukisim"),
+	sim := nukisim.New(nukisim.Options{Logger: logger,
 		WebhookURL: "http://" + addr + "/webhook/nuki", WebhookSecret: bridge.Secret(secret), WebhookDelay: 2 * time.Second})
 	simAddr, err := sim.ListenAndServe(ctx, "127.0.0.1:0")
 	if err != nil {
@@ -111,7 +111,7 @@ func demoBroker(url string, logger *slog.Logger) (string, func(), error) {
 		conn.Close()
 		return url, func() {}, nil
 	}
-	b, err := embedded.Start("127.0.0.1:0", logger.With("component", "broker"))
+	b, err := embedded.Start("127.0.0.1:0", logger)
 	if err != nil {
 		return "", nil, fmt.Errorf("no broker at %s and the embedded one did not start: %w", url, err)
 	}

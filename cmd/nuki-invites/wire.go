@@ -2,10 +2,11 @@ package main
 
 import (
 	"crypto/subtle"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
 	"github.com/nuki-invites/nuki-invites/bridge/config"
@@ -18,11 +19,11 @@ import (
 // webhook, and Home Assistant over MQTT.
 func (d *daemon) wireOutside(cfg config.Config, logger *slog.Logger) error {
 	extra := map[string]http.Handler{
-		"GET /api/v1/backup": backupHandler(d.store.Backup, cfg.APIToken, logger),
+		"GET /api/v1/backup": backupHandler(d.store.BackupFile, cfg.APIToken, logger),
 	}
 	if !cfg.NukiWebhookSecret.IsZero() {
 		extra["POST /webhook/nuki"] = nukiweb.NewWebhookHandler(cfg.NukiWebhookSecret, d.svc,
-			nukiweb.WebhookOptions{Logger: logger.With("component", "webhook")})
+			nukiweb.WebhookOptions{Logger: logger})
 	}
 	srv, err := web.New(web.Options{
 		Service: d.svc, Addr: cfg.HTTPAddr, TrustedProxy: cfg.HTTPTrustedProxy, APIToken: cfg.APIToken,
@@ -43,10 +44,11 @@ func (d *daemon) wireOutside(cfg config.Config, logger *slog.Logger) error {
 	return nil
 }
 
-// backupHandler streams a hot copy of the database, for `nuki-invites
-// backup` while the daemon runs. Only this machine may ask, with the API
-// token when one is set.
-func backupHandler(backup func(io.Writer) (int64, error), token bridge.Secret, logger *slog.Logger) http.Handler {
+// backupHandler serves a hot copy of the database, for `nuki-invites backup`
+// while the daemon runs. Only this machine may ask, with the API token when
+// one is set. The copy goes to a temporary file first, so a slow client never
+// holds a database transaction open.
+func backupHandler(backup func(path string) error, token bridge.Secret, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
@@ -57,9 +59,19 @@ func backupHandler(backup func(io.Writer) (int64, error), token bridge.Secret, l
 			http.Error(w, "the API token is missing or wrong", http.StatusUnauthorized)
 			return
 		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		if _, err := backup(w); err != nil {
-			logger.Error("backup failed", "err", err)
+		dir, err := os.MkdirTemp("", "nuki-invites-backup-")
+		if err != nil {
+			http.Error(w, "no room for the backup: "+err.Error(), http.StatusInternalServerError)
+			return
 		}
+		defer os.RemoveAll(dir)
+		path := filepath.Join(dir, "nuki-invites.db")
+		if err := backup(path); err != nil {
+			logger.Error("backup failed", "err", err)
+			http.Error(w, "backup failed: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		http.ServeFile(w, r, path)
 	})
 }
