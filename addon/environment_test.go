@@ -308,7 +308,7 @@ func TestEnvironmentBrokerErrors(t *testing.T) {
 		rec := &recorder{}
 		path := writeOptions(t, map[string]any{"nuki_api_token": "tok"})
 		_, err := Environment(t.Context(), Options{OptionsPath: path, ConfigDir: t.TempDir(), SupervisorURL: srv.URL, SupervisorToken: "sup-token", Sleep: rec.sleep})
-		if err == nil || !strings.Contains(err.Error(), "mqtt:want") || !strings.Contains(err.Error(), "mqtt_url") {
+		if err == nil || !strings.Contains(err.Error(), "mqtt:need") || !strings.Contains(err.Error(), "mqtt_url") {
 			t.Fatalf("err = %v, want it to name the missing services entry and the mqtt_url option", err)
 		}
 		if len(rec.waits) != 0 || sup.calls != 1 {

@@ -81,7 +81,7 @@ func (e *environment) askSupervisor(ctx context.Context) (broker, error) {
 
 	switch {
 	case resp.StatusCode == http.StatusForbidden:
-		return broker{}, errors.New("the Supervisor refused the MQTT service (403): the add-on's config.yaml lacks `services: [\"mqtt:want\"]` (or mqtt:need); set the mqtt_url option to use a broker by hand")
+		return broker{}, errors.New("the Supervisor refused the MQTT service (403): the add-on's config.yaml lacks `services: [\"mqtt:need\"]`; set the mqtt_url option to use a broker by hand")
 	case resp.StatusCode == http.StatusUnauthorized:
 		return broker{}, errors.New("the Supervisor rejected the add-on's SUPERVISOR_TOKEN (401)")
 	case resp.StatusCode >= 500:
