@@ -224,10 +224,11 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte) error {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		return nil
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponseBody)).Decode(cl.Out); err != nil {
-		if ctx.Err() != nil || isTransport(err) {
-			return &bridge.NukiError{Kind: bridge.ErrNukiUnavailable, Op: cl.Op, Status: resp.StatusCode, Err: transportError(err)}
-		}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	if err != nil {
+		return &bridge.NukiError{Kind: bridge.ErrNukiUnavailable, Op: cl.Op, Status: resp.StatusCode, Err: transportError(err)}
+	}
+	if err := json.Unmarshal(raw, cl.Out); err != nil {
 		return &bridge.NukiError{Kind: bridge.ErrNukiRejected, Op: cl.Op, Status: resp.StatusCode,
 			Description: "unreadable answer", Err: err}
 	}
@@ -242,18 +243,6 @@ func transportError(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// isTransport reports whether a body read failed in the connection rather
-// than in the JSON.
-func isTransport(err error) bool {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &syn) || errors.As(err, &typ) {
-		return false
-	}
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, new(net.Error)) ||
-		errors.Is(err, syscall.ECONNRESET)
 }
 
 // apiError is Nuki's error body:
