@@ -1,0 +1,162 @@
+package mqtt
+
+import (
+	"github.com/nuki-invites/nuki-invites/bridge"
+)
+
+// projectURL is the origin's url in every discovery message.
+const projectURL = "https://github.com/nuki-invites/nuki-invites"
+
+type device struct {
+	IDs          []string `json:"ids"`
+	Name         string   `json:"name"`
+	Manufacturer string   `json:"mf"`
+	Model        string   `json:"mdl"`
+	Software     string   `json:"sw"`
+	ViaDevice    string   `json:"via_device,omitempty"`
+}
+
+type origin struct {
+	Name     string `json:"name"`
+	Software string `json:"sw"`
+	URL      string `json:"url"`
+}
+
+type availability struct {
+	Topic string `json:"t"`
+}
+
+// deviceConfig is one device-based discovery message.
+type deviceConfig struct {
+	Device       device               `json:"dev"`
+	Origin       origin               `json:"o"`
+	Availability []availability       `json:"avty"`
+	QoS          int                  `json:"qos"`
+	Components   map[string]component `json:"cmps"`
+}
+
+// component is one entity; keys are Home Assistant's option names.
+type component map[string]any
+
+func valueOf(key string) string { return "{{ value_json." + key + " }}" }
+
+func (b *Bridge) config(dev device, cmps map[string]component) []byte {
+	return mustJSON(deviceConfig{
+		Device:       dev,
+		Origin:       origin{Name: "nuki-invites", Software: b.opts.Version, URL: projectURL},
+		Availability: []availability{{Topic: b.topics.availability()}},
+		QoS:          1,
+		Components:   cmps,
+	})
+}
+
+// bridgeConfig describes the bridge device: its sync status, last sync, the
+// counts of open invitations, a "Sync now" button and the event entity.
+func (b *Bridge) bridgeConfig() (topic string, payload []byte) {
+	t := b.topics
+	id := t.bridgeDevice()
+	state := t.bridgeState()
+	cmps := map[string]component{
+		"sync_status": {
+			"p": "sensor", "name": "Sync status", "icon": "mdi:cloud-sync",
+			"unique_id": t.slug + "_sync_status", "default_entity_id": "sensor." + t.slug + "_sync_status",
+			"state_topic": state, "value_template": valueOf("sync_status"),
+			"device_class": "enum", "options": bridge.SyncStatuses,
+			"json_attributes_topic": state,
+		},
+		"last_sync": {
+			"p": "sensor", "name": "Last sync",
+			"unique_id": t.slug + "_last_sync", "default_entity_id": "sensor." + t.slug + "_last_sync",
+			"state_topic": state, "value_template": valueOf("last_sync"),
+			"device_class": "timestamp", "entity_category": "diagnostic",
+		},
+		"sync_now": {
+			"p": "button", "name": "Sync now", "icon": "mdi:sync",
+			"unique_id": t.slug + "_sync_now", "default_entity_id": "button." + t.slug + "_sync_now",
+			"command_topic": t.base + "/sync", "payload_press": "{}",
+		},
+		"events": {
+			"p": "event", "name": "Invitation event", "icon": "mdi:email-fast-outline",
+			"unique_id": t.slug + "_events", "default_entity_id": "event." + t.slug + "_invitation_event",
+			"state_topic": t.event(), "event_types": bridge.PublicEventTypes,
+		},
+	}
+	counts := []struct {
+		status bridge.Status
+		name   string
+		icon   string
+	}{
+		{bridge.StatusPending, "Pending", "mdi:email-outline"},
+		{bridge.StatusExpiringSoon, "Expiring soon", "mdi:email-alert-outline"},
+		{bridge.StatusExpired, "Expired", "mdi:email-remove-outline"},
+		{bridge.StatusFailed, "Failed", "mdi:email-alert"},
+	}
+	for _, c := range counts {
+		key := string(c.status)
+		cmps[key] = component{
+			"p": "sensor", "name": c.name, "icon": c.icon,
+			"unique_id": t.slug + "_count_" + key, "default_entity_id": "sensor." + t.slug + "_" + key,
+			"state_topic": state, "value_template": valueOf(key), "state_class": "measurement",
+		}
+	}
+	dev := device{
+		IDs: []string{id}, Name: "Nuki invites", Manufacturer: "nuki-invites",
+		Model: "Invitation bridge", Software: b.opts.Version,
+	}
+	return t.discovery(id), b.config(dev, cmps)
+}
+
+// inviteConfig describes the device of one invitation. Its unique ids come
+// from the invitation id only, so they never change; names only shape the
+// suggested entity ids.
+func (b *Bridge) inviteConfig(inv bridge.Invitation) (topic string, payload []byte) {
+	t := b.topics
+	id := t.inviteDevice(inv.ID)
+	state := t.inviteState(inv.ID)
+	entity := "nuki_invite_" + slugify(inv.Name+" "+inv.LockName)
+	if entity == "nuki_invite_" {
+		entity += slugify(string(inv.ID))
+	}
+	uid := t.slug + "_" + slugify(string(inv.ID)) + "_"
+	cmps := map[string]component{
+		"status": {
+			"p": "sensor", "name": "Status", "icon": "mdi:email-check-outline",
+			"unique_id": uid + "status", "default_entity_id": "sensor." + entity + "_status",
+			"state_topic": state, "value_template": valueOf("status"),
+			"device_class": "enum", "options": bridge.Statuses,
+			"json_attributes_topic": state,
+		},
+		"expires": {
+			"p": "sensor", "name": "Expires",
+			"unique_id": uid + "expires", "default_entity_id": "sensor." + entity + "_expires",
+			"state_topic": state, "value_template": valueOf("expires_at"), "device_class": "timestamp",
+		},
+		"sent": {
+			"p": "sensor", "name": "Sent",
+			"unique_id": uid + "sent", "default_entity_id": "sensor." + entity + "_sent",
+			"state_topic": state, "value_template": valueOf("sent_at"), "device_class": "timestamp",
+		},
+		"resends": {
+			"p": "sensor", "name": "Re-sends", "icon": "mdi:email-sync-outline",
+			"unique_id": uid + "resends", "default_entity_id": "sensor." + entity + "_resends",
+			"state_topic": state, "value_template": valueOf("resend_count"), "entity_category": "diagnostic",
+		},
+		"resend": {
+			"p": "button", "name": "Re-send", "icon": "mdi:email-sync",
+			"unique_id": uid + "resend", "default_entity_id": "button." + entity + "_resend",
+			"command_topic": t.inviteCommand(inv.ID, "resend"), "payload_press": "{}",
+		},
+		"revoke": {
+			"p": "button", "name": "Revoke", "icon": "mdi:account-cancel",
+			"unique_id": uid + "revoke", "default_entity_id": "button." + entity + "_revoke",
+			"command_topic": t.inviteCommand(inv.ID, "revoke"), "payload_press": "{}",
+			"enabled_by_default": false,
+		},
+	}
+	dev := device{
+		IDs: []string{id}, Name: "Nuki invite: " + inv.Name + " · " + inv.LockName,
+		Manufacturer: "nuki-invites", Model: "App invitation", Software: b.opts.Version,
+		ViaDevice: t.bridgeDevice(),
+	}
+	return t.discovery(id), b.config(dev, cmps)
+}

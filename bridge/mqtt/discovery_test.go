@@ -1,0 +1,354 @@
+package mqtt_test
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/mqtt/mqtttest"
+)
+
+func TestDiscoveryAndStates(t *testing.T) {
+	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
+	w := h.watch(h.topic("bridge/state"))
+	h.start()
+	w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
+	retained := mqtttest.Retained(t, h.url, h.prefix+"/#", h.base+"/#")
+
+	t.Run("golden", func(t *testing.T) {
+		for name, topic := range map[string]string{
+			"bridge_device": h.discoveryTopic("bridge"),
+			"invite_device": h.discoveryTopic("invite_101_201"),
+			"invite_state":  h.topic("invite/101-201/state"),
+			"bridge_state":  h.topic("bridge/state"),
+		} {
+			payload, ok := retained[topic]
+			if !ok {
+				t.Errorf("%s: nothing retained on %s", name, topic)
+				continue
+			}
+			golden(t, name, h.normalize(payload))
+		}
+	})
+
+	t.Run("visible invitations", func(t *testing.T) {
+		var devices []string
+		for topic := range retained {
+			if strings.HasPrefix(topic, h.prefix+"/device/") {
+				devices = append(devices, h.normalize([]byte(topic)))
+			}
+		}
+		slices.Sort(devices)
+		want := []string{
+			"homeassistant/device/nuki_invites_bridge/config",
+			"homeassistant/device/nuki_invites_invite_101_201/config", // Alice, pending
+			"homeassistant/device/nuki_invites_invite_101_202/config", // Bob, accepted 1h ago
+			"homeassistant/device/nuki_invites_invite_101_205/config", // Zoë, failed
+			"homeassistant/device/nuki_invites_invite_102_204/config", // Dave, expiring soon
+		}
+		if !slices.Equal(devices, want) {
+			t.Errorf("devices = %q\nwant %q (Carol, revoked 10 days ago, is past retention)", devices, want)
+		}
+		if _, ok := retained[h.topic("invite/102-203/state")]; ok {
+			t.Errorf("Carol's state is retained although she is past retention")
+		}
+	})
+
+	t.Run("rules", func(t *testing.T) { checkDiscovery(t, h, retained) })
+
+	t.Run("no email in states", func(t *testing.T) {
+		for topic, payload := range retained {
+			if strings.Contains(string(payload), "@example.com") {
+				t.Errorf("%s carries an email address: %s", topic, payload)
+			}
+		}
+	})
+}
+
+var simpleTemplate = regexp.MustCompile(`^\{\{ value_json\.([a-z_]+) \}\}$`)
+
+// checkDiscovery checks every discovery message against Home Assistant's
+// rules, reading each entity's value from the retained state it points to.
+func checkDiscovery(t *testing.T, h *harness, retained map[string][]byte) {
+	t.Helper()
+	uniqueIDs := map[string]string{}
+	devices := 0
+	for topic, payload := range retained {
+		if !strings.HasPrefix(topic, h.prefix+"/device/") {
+			continue
+		}
+		devices++
+		where := h.normalize([]byte(topic))
+		if strings.Contains(string(payload), `"object_id"`) {
+			t.Errorf("%s: has object_id (deprecated; use default_entity_id)", where)
+		}
+		cfg := decode(t, payload)
+		dev, _ := cfg["dev"].(map[string]any)
+		for _, k := range []string{"ids", "name", "mf", "mdl", "sw"} {
+			if dev[k] == nil || dev[k] == "" {
+				t.Errorf("%s: dev.%s missing", where, k)
+			}
+		}
+		o, _ := cfg["o"].(map[string]any)
+		for _, k := range []string{"name", "sw", "url"} {
+			if o[k] == nil || o[k] == "" {
+				t.Errorf("%s: o.%s missing", where, k)
+			}
+		}
+		avty, _ := cfg["avty"].([]any)
+		if len(avty) != 1 || avty[0].(map[string]any)["t"] != h.topic("availability") {
+			t.Errorf("%s: avty = %v, want the availability topic", where, cfg["avty"])
+		}
+		cmps, _ := cfg["cmps"].(map[string]any)
+		if len(cmps) == 0 {
+			t.Errorf("%s: no components", where)
+		}
+		for key, raw := range cmps {
+			c := raw.(map[string]any)
+			name := where + " " + key
+			p, _ := c["p"].(string)
+			uid, _ := c["unique_id"].(string)
+			if uid == "" {
+				t.Errorf("%s: no unique_id", name)
+			} else if other, dup := uniqueIDs[uid]; dup {
+				t.Errorf("%s: unique_id %s also used by %s", name, uid, other)
+			}
+			uniqueIDs[uid] = name
+			if id, _ := c["default_entity_id"].(string); !strings.HasPrefix(id, p+".") || len(id) <= len(p)+1 {
+				t.Errorf("%s: default_entity_id %q does not start with its platform %q", name, id, p)
+			}
+			switch p {
+			case "sensor":
+				checkSensor(t, name, c, retained)
+			case "button":
+				if c["command_topic"] == nil || c["payload_press"] == nil {
+					t.Errorf("%s: button without command_topic or payload_press", name)
+				}
+			case "event":
+				types := fmt.Sprint(c["event_types"])
+				if want := fmt.Sprint(bridge.PublicEventTypes); types != want || c["state_topic"] != h.topic("event") {
+					t.Errorf("%s: event_types %s state_topic %v, want %s on the event topic", name, types, c["state_topic"], want)
+				}
+			default:
+				t.Errorf("%s: unexpected platform %q", name, p)
+			}
+		}
+	}
+	if devices == 0 {
+		t.Fatal("no discovery messages retained")
+	}
+}
+
+func checkSensor(t *testing.T, name string, c map[string]any, retained map[string][]byte) {
+	t.Helper()
+	if cat, ok := c["entity_category"]; ok && cat != "diagnostic" {
+		t.Errorf("%s: sensor entity_category %v; sensors allow only diagnostic", name, cat)
+	}
+	stateTopic, _ := c["state_topic"].(string)
+	state, ok := retained[stateTopic]
+	if !ok {
+		t.Errorf("%s: nothing retained on its state topic %s", name, stateTopic)
+		return
+	}
+	m := simpleTemplate.FindStringSubmatch(fmt.Sprint(c["value_template"]))
+	if m == nil {
+		t.Errorf("%s: value_template %v is not {{ value_json.<key> }}", name, c["value_template"])
+		return
+	}
+	value, present := decode(t, state)[m[1]]
+	if !present {
+		t.Errorf("%s: the state has no key %q: %s", name, m[1], state)
+		return
+	}
+	switch c["device_class"] {
+	case "enum":
+		opts, _ := c["options"].([]any)
+		if len(opts) == 0 || !slices.Contains(opts, value) {
+			t.Errorf("%s: enum value %v not among options %v", name, value, opts)
+		}
+	case "timestamp":
+		if value == nil {
+			return
+		}
+		s, _ := value.(string)
+		if _, err := time.Parse(time.RFC3339, s); err != nil {
+			t.Errorf("%s: timestamp %v is not RFC 3339 with a zone", name, value)
+		}
+	default:
+		if _, ok := value.(float64); !ok {
+			t.Errorf("%s: value %v is not a number", name, value)
+		}
+	}
+}
+
+func TestStateChangePublishedOnlyWhenChanged(t *testing.T) {
+	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
+	aliceTopic := h.topic("invite/101-201/state")
+	daveTopic := h.topic("invite/102-204/state")
+	w := h.watch(h.topic("invite/+/state"), h.topic("event"), h.topic("bridge/state"))
+	h.start()
+	w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
+	w.Reset()
+
+	alice := h.svc.get("101-201")
+	alice.Status, alice.AcceptedAt, alice.AcceptedSignal = bridge.StatusAccepted, t0, bridge.SignalLastActive
+	accepted := bridge.Event{Type: bridge.EventAccepted, At: t0, Invitation: alice}
+	h.svc.mu.Lock()
+	h.svc.invs[alice.ID] = alice
+	h.svc.mu.Unlock()
+
+	h.svc.sub.InvitationEvents([]bridge.Event{accepted})
+	got := w.WaitFor(wait, "Alice's new state", live(aliceTopic))
+	if st := decode(t, got.Payload); st["status"] != "accepted" || st["accepted_signal"] != "last_active" || st["accepted_at"] != "2026-03-01T12:00:00Z" {
+		t.Errorf("state = %s", got.Payload)
+	}
+	ev := w.WaitFor(wait, "the accepted event", live(h.topic("event")))
+	if e := decode(t, ev.Payload); e["event_type"] != "accepted" || e["invite_id"] != "101-201" || e["name"] != "Alice" ||
+		e["lock"] != "Front door" || e["at"] != "2026-03-01T12:00:00Z" {
+		t.Errorf("event = %s", ev.Payload)
+	}
+
+	// The same state again publishes nothing; a change to Dave afterwards
+	// shows the loop went past it.
+	h.svc.sub.InvitationEvents([]bridge.Event{{Type: bridge.EventChanged, At: t0, Invitation: alice}})
+	dave := h.svc.get("102-204")
+	dave.LastError = "marker"
+	h.svc.sub.InvitationEvents([]bridge.Event{{Type: bridge.EventChanged, At: t0, Invitation: dave}})
+	w.WaitFor(wait, "Dave's new state", live(daveTopic))
+	if n := len(w.On(aliceTopic)); n != 1 {
+		t.Errorf("Alice's state was published %d times, want once", n)
+	}
+	if n := len(w.On(h.topic("event"))); n != 1 {
+		t.Errorf("%d events published, want 1 (changed is not a public event)", n)
+	}
+}
+
+func TestRetentionClearsDiscoveryAndState(t *testing.T) {
+	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
+	bobDevice := h.discoveryTopic("invite_101_202")
+	bobState := h.topic("invite/101-202/state")
+	w := h.watch(bobDevice, bobState, h.topic("bridge/state"))
+	r := h.start()
+	w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
+	if len(w.On(bobDevice)) == 0 || len(w.On(bobState)) == 0 {
+		t.Fatalf("Bob (accepted 1h ago) is not published:\n%v", w.Messages())
+	}
+	w.Reset()
+
+	h.clock.Advance(167*time.Hour - time.Minute)
+	h.svc.mu.Lock()
+	h.svc.state.LastError = "first" // a changed bridge state marks the end of the batch
+	h.svc.mu.Unlock()
+	h.svc.sub.SyncStateChanged(h.svc.SyncState())
+	w.WaitFor(wait, "a bridge state", live(h.topic("bridge/state")))
+	if n := len(w.Messages()); n != 1 {
+		t.Errorf("within retention: %d messages, want only the bridge state: %v", n, w.Messages())
+	}
+
+	h.clock.Advance(2 * time.Minute) // Bob accepted 168h01m ago
+	h.svc.mu.Lock()
+	h.svc.state.LastError = "second"
+	h.svc.mu.Unlock()
+	h.svc.sub.SyncStateChanged(h.svc.SyncState())
+	w.WaitPayload(wait, bobDevice, "")
+	w.WaitPayload(wait, bobState, "")
+	left := mqtttest.Retained(t, h.url, bobDevice, bobState)
+	if len(left) != 0 {
+		t.Errorf("still retained after retention: %v", left)
+	}
+	r.stop() // the store is written once the broker acknowledged
+	if _, ok := h.store.Topics()[bobDevice]; ok {
+		t.Errorf("the store still lists %s", bobDevice)
+	}
+}
+
+func TestStartupClearsStaleRetainedMessages(t *testing.T) {
+	url := mqtttest.Broker(t)
+	h := newHarness(t, url, fixture(t0)...)
+	seed := h.watch()
+	stale := map[string]string{
+		h.discoveryTopic("invite_9_9"): `{"dev":{"ids":["stale"]}}`, // ours, found on the broker
+		h.discoveryTopic("invite_8_8"): `{"dev":{"ids":["stale"]}}`, // ours, known from the store
+		h.topic("invite/9-9/state"):    `{"status":"pending"}`,
+	}
+	foreign := map[string]string{
+		h.prefix + "/device/someone_else/config":        `{"dev":{"ids":["x"]}}`,
+		h.prefix + "/device/" + h.base + "_2_bridge/config": `{"dev":{"ids":["y"]}}`,
+	}
+	for topic, payload := range stale {
+		seed.Publish(topic, []byte(payload), true)
+	}
+	for topic, payload := range foreign {
+		seed.Publish(topic, []byte(payload), true)
+		t.Cleanup(func() { seed.Publish(topic, nil, true) })
+	}
+	h.store.topics[h.discoveryTopic("invite_8_8")] = "0123"
+
+	w := h.watch(h.topic("bridge/state"))
+	first := h.start()
+	w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
+	retained := mqtttest.Retained(t, url, h.prefix+"/#", h.base+"/#")
+	for topic := range stale {
+		if _, ok := retained[topic]; ok {
+			t.Errorf("stale %s is still retained", h.normalize([]byte(topic)))
+		}
+	}
+	for topic := range foreign {
+		if _, ok := retained[topic]; !ok {
+			t.Errorf("%s is not ours but was cleared", topic)
+		}
+	}
+	first.stop() // the store is written once the broker acknowledged
+	stored := h.store.Topics()
+	for topic := range retained {
+		if strings.HasPrefix(topic, h.prefix+"/device/"+h.base+"_invite") || topic == h.discoveryTopic("bridge") {
+			if stored[topic] == "" {
+				t.Errorf("published %s is not in the store", h.normalize([]byte(topic)))
+			}
+		}
+	}
+	if len(stored) != 5 {
+		t.Errorf("store lists %d topics, want 5 (bridge + 4 visible invitations): %v", len(stored), stored)
+	}
+
+	t.Run("unchanged configs are not republished", func(t *testing.T) {
+		w := h.watch(h.prefix+"/device/+/config", h.topic("invite/+/state"), h.topic("availability"))
+		w.WaitPayload(wait, h.topic("availability"), "offline")
+		w.Reset()
+		h.start()
+		w.WaitPayload(wait, h.topic("availability"), "online")
+		// A change after start-up marks the point where the start-up
+		// publishing is over.
+		zoe := h.svc.get("101-205")
+		zoe.LastError = "marker"
+		h.svc.sub.InvitationEvents([]bridge.Event{{Type: bridge.EventChanged, At: t0, Invitation: zoe}})
+		w.WaitFor(wait, "Zoë's state", live(h.topic("invite/101-205/state")))
+		for _, m := range w.Messages() {
+			if !m.Retained && strings.HasPrefix(m.Topic, h.prefix+"/device/") {
+				t.Errorf("republished unchanged %s", h.normalize([]byte(m.Topic)))
+			}
+			if !m.Retained && m.Topic != h.topic("invite/101-205/state") && strings.HasSuffix(m.Topic, "/state") {
+				t.Errorf("republished unchanged state %s", h.normalize([]byte(m.Topic)))
+			}
+		}
+	})
+}
+
+func TestHomeAssistantBirthRepublishes(t *testing.T) {
+	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
+	w := h.watch(h.prefix+"/device/+/config", h.topic("bridge/state"), h.topic("availability"))
+	h.start()
+	w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
+	w.Reset()
+
+	w.Publish(h.prefix+"/status", []byte("online"), false)
+	for _, device := range []string{"bridge", "invite_101_201", "invite_102_204"} {
+		w.WaitFor(wait, device+" discovery again", live(h.discoveryTopic(device)))
+	}
+	w.WaitFor(wait, "the bridge state again", live(h.topic("bridge/state")))
+	w.WaitPayload(wait, h.topic("availability"), "online")
+}

@@ -1,0 +1,37 @@
+// Package mqtt connects the bridge to Home Assistant over MQTT.
+//
+// A Bridge publishes, under a base topic (default nuki_invites):
+//
+//   - <base>/availability: "online"/"offline", retained, also the last will;
+//   - <base>/bridge/state: the sync state and the count of invitations per
+//     status, retained JSON;
+//   - <base>/invite/<id>/state: one retained JSON document per invitation
+//     shown in Home Assistant, without email or invite code;
+//   - <base>/event: public invitation events (never retained);
+//   - <base>/result: one answer per command (never retained);
+//   - <base>/invite/<id>/code: an invite code asked for with code/get (never
+//     retained, and the only place a code ever appears).
+//
+// It takes commands on <base>/sync, <base>/invite/create,
+// <base>/invite/<id>/resend, <base>/invite/<id>/revoke and
+// <base>/invite/<id>/code/get, and ignores retained commands, so that a
+// command left on the broker is never replayed.
+//
+// Home Assistant learns the entities from device-based discovery messages on
+// <prefix>/device/<device_id>/config (prefix default homeassistant): one
+// device for the bridge and one per visible invitation. The topics and
+// payload hashes published are kept in a DiscoveryStore so that unchanged
+// configs are not sent again and configs nobody wants any more are cleared,
+// even across restarts.
+//
+// # Goroutines
+//
+// Run owns the MQTT client and runs the publishing loop in the caller's
+// goroutine: it applies queued invitation events and sync states, republishes
+// after each (re)connect and after Home Assistant's birth message, and
+// checks retention once a minute. Run starts one more goroutine, the command
+// worker, which calls the Service for each command and publishes its result;
+// it exits before Run returns. paho's own goroutines call the Bridge's
+// handlers, which only queue work and never block. The Subscriber methods
+// (InvitationEvents, SyncStateChanged) never block either.
+package mqtt

@@ -1,0 +1,132 @@
+package mqtt_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/mqtt"
+	"github.com/nuki-invites/nuki-invites/bridge/mqtt/mqtttest"
+)
+
+func TestBrokerRestart(t *testing.T) {
+	m := mqtttest.StartMosquitto(t)
+	h := newHarness(t, m.URL(), fixture(t0)...)
+	w := h.watch(h.topic("availability"), h.topic("result"), h.topic("bridge/state"))
+	h.start()
+	w.WaitPayload(wait, h.topic("availability"), "online")
+	w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
+
+	m.Stop()
+	w.Reset()
+	m.Start() // without persistence: every retained message is gone
+	w.WaitPayload(30*time.Second, h.topic("availability"), "online")
+	w.WaitFor(wait, "the bridge state again", func(msg mqtttest.Message) bool { return msg.Topic == h.topic("bridge/state") })
+
+	w.Publish(h.topic("sync"), []byte(`{"request_id":"after-restart"}`), false)
+	res := w.WaitFor(10*time.Second, "the answer to a command sent after the restart", func(msg mqtttest.Message) bool {
+		return msg.Topic == h.topic("result") && decode(t, msg.Payload)["request_id"] == "after-restart"
+	})
+	if r := decode(t, res.Payload); r["ok"] != true {
+		t.Errorf("result = %s", res.Payload)
+	}
+	retained := mqtttest.Retained(t, m.URL(), h.topic("invite/+/state"))
+	if len(retained) != 4 {
+		t.Errorf("after the restart %d invitation states are retained, want 4", len(retained))
+	}
+}
+
+func TestCleanShutdownPublishesOffline(t *testing.T) {
+	h := newHarness(t, mqtttest.Broker(t))
+	w := h.watch(h.topic("availability"))
+	r := h.start()
+	w.WaitPayload(wait, h.topic("availability"), "online")
+	r.stop()
+	w.WaitPayload(wait, h.topic("availability"), "offline")
+	if got := mqtttest.Retained(t, h.url, h.topic("availability")); string(got[h.topic("availability")]) != "offline" {
+		t.Errorf("retained availability = %q, want offline", got[h.topic("availability")])
+	}
+}
+
+// childEnv makes the test binary run a bridge until it is killed.
+const childEnv = "NUKI_INVITES_MQTT_CHILD"
+
+type childConfig struct {
+	URL, Base, Prefix string
+}
+
+func runChild() int {
+	var cfg childConfig
+	if err := json.Unmarshal([]byte(os.Getenv(childEnv)), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 2
+	}
+	svc := newFakeService(time.Now, fixture(time.Now())...)
+	b := mqtt.New(svc, newMemStore(), mqtt.Options{
+		URL: cfg.URL, ClientID: mqtttest.Unique("child"), BaseTopic: cfg.Base, DiscoveryPrefix: cfg.Prefix,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+	})
+	svc.subscribe(b)
+	if err := b.Run(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	return 0
+}
+
+func TestKilledBridgeLeavesOfflineWill(t *testing.T) {
+	h := newHarness(t, mqtttest.Broker(t))
+	w := h.watch(h.topic("availability"))
+	cfg, _ := json.Marshal(childConfig{URL: h.url, Base: h.base, Prefix: h.prefix})
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+string(cfg))
+	cmd.Stderr = h.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	w.WaitPayload(wait, h.topic("availability"), "online")
+
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no chance to say goodbye
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	w.WaitPayload(wait, h.topic("availability"), "offline")
+	if got := mqtttest.Retained(t, h.url, h.topic("availability")); string(got[h.topic("availability")]) != "offline" {
+		t.Errorf("retained availability = %q, want offline (the will)", got[h.topic("availability")])
+	}
+}
+
+func TestRetainedCommandIsIgnored(t *testing.T) {
+	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
+	w := h.watch(h.topic("result"), h.topic("availability"))
+	revoke := h.topic("invite/101-201/revoke")
+	w.Publish(revoke, []byte(`{"request_id":"stale"}`), true)
+	t.Cleanup(func() { w.Publish(revoke, nil, true) })
+
+	h.start()
+	w.WaitPayload(wait, h.topic("availability"), "online") // subscribed to commands
+	w.Publish(h.topic("sync"), []byte(`{"request_id":"fresh"}`), false)
+	w.WaitFor(wait, "the answer to the fresh command", func(m mqtttest.Message) bool {
+		return m.Topic == h.topic("result") && decode(t, m.Payload)["request_id"] == "fresh"
+	})
+	for _, m := range w.On(h.topic("result")) {
+		if decode(t, m.Payload)["request_id"] == "stale" {
+			t.Errorf("the retained command was answered: %s", m.Payload)
+		}
+	}
+	for _, call := range h.svc.Calls() {
+		if call != "sync" {
+			t.Errorf("the service was called: %s", call)
+		}
+	}
+	if inv := h.svc.Invitations(bridge.Filter{})[0]; inv.Status != bridge.StatusPending {
+		t.Errorf("Alice is %s, want still pending", inv.Status)
+	}
+}

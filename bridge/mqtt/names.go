@@ -1,0 +1,135 @@
+package mqtt
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/nuki-invites/nuki-invites/bridge"
+)
+
+// topics names every topic and id of one bridge.
+type topics struct {
+	base   string // MQTT_BASE_TOPIC
+	prefix string // MQTT_DISCOVERY_PREFIX
+	slug   string // base as an id fragment: device ids, unique ids
+	invite *regexp.Regexp
+}
+
+func newTopics(base, prefix string) topics {
+	slug := slugify(base)
+	if slug == "" {
+		slug = "nuki_invites"
+	}
+	return topics{
+		base: base, prefix: prefix, slug: slug,
+		invite: regexp.MustCompile("^" + regexp.QuoteMeta(slug) + `_invite_[0-9]+_[0-9]+$`),
+	}
+}
+
+func (t topics) availability() string { return t.base + "/availability" }
+func (t topics) bridgeState() string  { return t.base + "/bridge/state" }
+func (t topics) event() string        { return t.base + "/event" }
+func (t topics) result() string       { return t.base + "/result" }
+func (t topics) scanMarker() string   { return t.base + "/bridge/scan" }
+func (t topics) haStatus() string     { return t.prefix + "/status" }
+
+func (t topics) inviteState(id bridge.InviteID) string {
+	return t.base + "/invite/" + string(id) + "/state"
+}
+
+func (t topics) inviteCode(id bridge.InviteID) string {
+	return t.base + "/invite/" + string(id) + "/code"
+}
+
+func (t topics) inviteCommand(id bridge.InviteID, action string) string {
+	return t.base + "/invite/" + string(id) + "/" + action
+}
+
+// commandFilters are the command subscriptions. They leave out the topics
+// the bridge publishes itself (state, code), so it never hears its own
+// messages; the three-level filter also catches unknown sub-commands such as
+// code/set, which get an error answer.
+func (t topics) commandFilters() []string {
+	return []string{
+		t.base + "/sync",
+		t.base + "/invite/create",
+		t.base + "/invite/+/resend",
+		t.base + "/invite/+/revoke",
+		t.base + "/invite/+/+/+",
+	}
+}
+
+// stateFilter matches every invitation state topic, for the start-up scan.
+func (t topics) stateFilter() string { return t.base + "/invite/+/state" }
+
+func (t topics) isInviteState(topic string) bool {
+	rest, ok := strings.CutPrefix(topic, t.base+"/invite/")
+	if !ok {
+		return false
+	}
+	id, ok := strings.CutSuffix(rest, "/state")
+	return ok && id != "" && !strings.Contains(id, "/")
+}
+
+func (t topics) bridgeDevice() string { return t.slug + "_bridge" }
+
+func (t topics) inviteDevice(id bridge.InviteID) string {
+	return t.slug + "_invite_" + strings.ReplaceAll(string(id), "-", "_")
+}
+
+func (t topics) discovery(deviceID string) string {
+	return t.prefix + "/device/" + deviceID + "/config"
+}
+
+// discoveryFilter matches every device discovery topic, for the start-up scan.
+func (t topics) discoveryFilter() string { return t.prefix + "/device/+/config" }
+
+// ownsDiscovery reports whether a discovery topic names one of our devices.
+func (t topics) ownsDiscovery(topic string) bool {
+	rest, ok := strings.CutPrefix(topic, t.prefix+"/device/")
+	if !ok {
+		return false
+	}
+	id, ok := strings.CutSuffix(rest, "/config")
+	return ok && (id == t.bridgeDevice() || t.invite.MatchString(id))
+}
+
+// folded spells common accented letters in ASCII, as Home Assistant's own
+// slugs do.
+var folded = map[rune]string{
+	'ä': "a", 'á': "a", 'à': "a", 'â': "a", 'ã': "a", 'å': "a", 'æ': "ae",
+	'ç': "c", 'č': "c", 'ć': "c", 'ď': "d",
+	'é': "e", 'è': "e", 'ê': "e", 'ë': "e", 'ě': "e",
+	'í': "i", 'ì': "i", 'î': "i", 'ï': "i",
+	'ñ': "n", 'ň': "n",
+	'ö': "o", 'ó': "o", 'ò': "o", 'ô': "o", 'õ': "o", 'ø': "o", 'œ': "oe",
+	'ř': "r", 'š': "s", 'ś': "s", 'ß': "ss", 'ť': "t",
+	'ü': "u", 'ú': "u", 'ù': "u", 'û': "u", 'ů': "u",
+	'ý': "y", 'ÿ': "y", 'ž': "z", 'ź': "z", 'ż': "z", 'ł': "l",
+}
+
+// slugify turns a name into lower-case letters, digits and single
+// underscores, e.g. "Zoë · Front door" → "zoe_front_door".
+func slugify(s string) string {
+	var b strings.Builder
+	gap := false
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+		case folded[r] != "":
+		default:
+			gap = b.Len() > 0
+			continue
+		}
+		if gap {
+			b.WriteByte('_')
+			gap = false
+		}
+		if f := folded[r]; f != "" {
+			b.WriteString(f)
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,288 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/nuki-invites/nuki-invites/bridge"
+)
+
+type kind int
+
+const (
+	kindOther     kind = iota // events: nothing to remember
+	kindDiscovery             // remembered in b.discovery and the store
+	kindState                 // remembered in b.states
+)
+
+// pub is one message of a batch. An empty payload on a retained topic clears
+// it; its hash is "".
+type pub struct {
+	kind     kind
+	topic    string
+	payload  []byte
+	retained bool
+	hash     string
+	token    paho.Token
+}
+
+// visible reports whether an invitation is shown in Home Assistant: open, or
+// closed less than the retention ago.
+func (b *Bridge) visible(inv bridge.Invitation, now time.Time) bool {
+	if inv.Status.Open() {
+		return true
+	}
+	closed, ok := inv.ClosedAt()
+	return ok && now.Sub(closed) < b.opts.Retention
+}
+
+// putDiscovery adds a discovery config unless the broker has it already.
+func (b *Bridge) putDiscovery(msgs []pub, topic string, payload []byte, force bool) []pub {
+	h := hashOf(payload)
+	if old, ok := b.discovery[topic]; ok && old == h && !force {
+		return msgs
+	}
+	return append(msgs, pub{kind: kindDiscovery, topic: topic, payload: payload, retained: true, hash: h})
+}
+
+// putState adds a retained state unless the broker has it already.
+func (b *Bridge) putState(msgs []pub, topic string, payload []byte, force bool) []pub {
+	h := hashOf(payload)
+	if old, ok := b.states[topic]; ok && old == h && !force {
+		return msgs
+	}
+	return append(msgs, pub{kind: kindState, topic: topic, payload: payload, retained: true, hash: h})
+}
+
+// clear adds the removal of a retained topic we may have published.
+func clearMsg(msgs []pub, k kind, topic string) []pub {
+	return append(msgs, pub{kind: k, topic: topic, retained: true})
+}
+
+// putInvite adds what one invitation needs: its device and state while it is
+// visible, their removal once it is not.
+func (b *Bridge) putInvite(msgs []pub, inv bridge.Invitation, now time.Time, force bool) []pub {
+	dtopic := b.topics.discovery(b.topics.inviteDevice(inv.ID))
+	stopic := b.topics.inviteState(inv.ID)
+	if !b.visible(inv, now) {
+		if _, ok := b.discovery[dtopic]; ok {
+			msgs = clearMsg(msgs, kindDiscovery, dtopic)
+		}
+		if _, ok := b.states[stopic]; ok {
+			msgs = clearMsg(msgs, kindState, stopic)
+		}
+		return msgs
+	}
+	topic, payload := b.inviteConfig(inv)
+	msgs = b.putDiscovery(msgs, topic, payload, force)
+	return b.putState(msgs, stopic, inviteStatePayload(inv), force)
+}
+
+// reconcile makes the broker hold exactly what Home Assistant should see:
+// the bridge device and state, and the device and state of every visible
+// invitation; everything else of ours is cleared. Unchanged messages are
+// skipped unless forced.
+func (b *Bridge) reconcile(ctx context.Context, st bridge.SyncState, forceStates, forceDiscovery bool) {
+	now := b.opts.Now()
+	wanted := make(map[string]bool)
+	topic, payload := b.bridgeConfig()
+	msgs := b.putDiscovery(nil, topic, payload, forceDiscovery)
+	wanted[topic] = true
+	for _, inv := range b.svc.Invitations(bridge.Filter{}) {
+		if !b.visible(inv, now) {
+			continue
+		}
+		wanted[b.topics.discovery(b.topics.inviteDevice(inv.ID))] = true
+		wanted[b.topics.inviteState(inv.ID)] = true
+		topic, payload := b.inviteConfig(inv)
+		msgs = b.putDiscovery(msgs, topic, payload, forceDiscovery)
+		msgs = b.putState(msgs, b.topics.inviteState(inv.ID), inviteStatePayload(inv), forceStates)
+	}
+	for _, topic := range slices.Sorted(maps.Keys(b.discovery)) {
+		if !wanted[topic] {
+			msgs = clearMsg(msgs, kindDiscovery, topic)
+		}
+	}
+	for _, topic := range slices.Sorted(maps.Keys(b.states)) {
+		if b.topics.isInviteState(topic) && !wanted[topic] {
+			msgs = clearMsg(msgs, kindState, topic)
+		}
+	}
+	msgs = b.putState(msgs, b.topics.bridgeState(), bridgeStatePayload(st), forceStates)
+	b.flush(ctx, msgs)
+}
+
+// applyEvents publishes the new state of each invitation the events are
+// about, then the public events themselves.
+func (b *Bridge) applyEvents(ctx context.Context, events []bridge.Event) {
+	now := b.opts.Now()
+	latest := make(map[bridge.InviteID]bridge.Invitation, len(events))
+	var order []bridge.InviteID
+	for _, ev := range events {
+		if _, seen := latest[ev.Invitation.ID]; !seen {
+			order = append(order, ev.Invitation.ID)
+		}
+		latest[ev.Invitation.ID] = ev.Invitation
+	}
+	var msgs []pub
+	for _, id := range order {
+		msgs = b.putInvite(msgs, latest[id], now, false)
+	}
+	for _, ev := range events {
+		if ev.Type.Public() {
+			msgs = append(msgs, pub{topic: b.topics.event(), payload: eventPayload(ev)})
+		}
+	}
+	b.flush(ctx, msgs)
+}
+
+// flush publishes a batch (QoS 1, pipelined), waits for the broker's
+// acknowledgements and records what the broker now holds. A message that
+// was not acknowledged is remembered as unknown, so the next reconcile sends
+// or clears it again.
+func (b *Bridge) flush(ctx context.Context, msgs []pub) {
+	if len(msgs) == 0 {
+		return
+	}
+	for i := range msgs {
+		msgs[i].token = b.client.Publish(msgs[i].topic, 1, msgs[i].retained, msgs[i].payload)
+	}
+	deadline := time.NewTimer(publishTimeout)
+	defer deadline.Stop()
+	expired := false
+	put := make(map[string]string)
+	var del []string
+	failed := 0
+	var firstErr error
+	for _, m := range msgs {
+		var err error
+		if expired {
+			select {
+			case <-m.token.Done():
+				err = m.token.Error()
+			default:
+				err = context.DeadlineExceeded
+			}
+		} else {
+			select {
+			case <-m.token.Done():
+				err = m.token.Error()
+			case <-deadline.C:
+				expired = true
+				err = context.DeadlineExceeded
+			}
+		}
+		if err != nil {
+			failed++
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+		switch m.kind {
+		case kindDiscovery:
+			switch {
+			case err != nil:
+				b.discovery[m.topic], put[m.topic] = "", ""
+			case m.hash == "":
+				delete(b.discovery, m.topic)
+				del = append(del, m.topic)
+			default:
+				b.discovery[m.topic], put[m.topic] = m.hash, m.hash
+			}
+		case kindState:
+			switch {
+			case err != nil:
+				b.states[m.topic] = ""
+			case m.hash == "":
+				delete(b.states, m.topic)
+			default:
+				b.states[m.topic] = m.hash
+			}
+		}
+	}
+	if failed > 0 {
+		b.log.Warn("the broker did not acknowledge some messages; they are retried after reconnecting",
+			"failed", failed, "of", len(msgs), "error", firstErr)
+	}
+	b.log.Debug("published", "messages", len(msgs)-failed, "discovery", len(put), "cleared_discovery", len(del))
+	if err := b.store.SetPublishedDiscovery(context.WithoutCancel(ctx), put, del); err != nil {
+		b.log.Error("could not record the published discovery topics; stale ones may stay until the next start", "error", err)
+	}
+}
+
+// learn finds out which of our retained messages the broker holds: it
+// subscribes briefly to every device discovery topic and invitation state
+// topic, then publishes a marker to itself; retained messages arrive before
+// the marker. known (from the store) adds the topics we published in earlier
+// runs: those the broker does not show count as unknown, so they are sent
+// again if wanted and cleared if not.
+func (b *Bridge) learn(ctx context.Context, known map[string]string) {
+	var mu sync.Mutex
+	found := make(map[string]string)
+	nonce := make([]byte, 8)
+	_, _ = rand.Read(nonce)
+	marker := hex.EncodeToString(nonce)
+	seen := make(chan struct{}, 1)
+	handler := func(_ paho.Client, m paho.Message) {
+		if m.Topic() == b.topics.scanMarker() {
+			if string(m.Payload()) == marker {
+				signal(seen)
+			}
+			return
+		}
+		if !m.Retained() || len(m.Payload()) == 0 {
+			return
+		}
+		mu.Lock()
+		found[m.Topic()] = hashOf(m.Payload())
+		mu.Unlock()
+	}
+	filters := map[string]byte{b.topics.discoveryFilter(): 1, b.topics.stateFilter(): 1, b.topics.scanMarker(): 1}
+	complete := false
+	if err := waitToken(b.client.SubscribeMultiple(filters, handler), tokenTimeout); err != nil {
+		b.log.Warn("could not look for stale retained messages", "error", err)
+	} else if err := waitToken(b.client.Publish(b.topics.scanMarker(), 1, false, marker), tokenTimeout); err != nil {
+		b.log.Warn("could not look for stale retained messages", "error", err)
+	} else {
+		select {
+		case <-seen:
+			// paho runs handlers in goroutines of their own; let the
+			// last retained ones finish.
+			time.Sleep(scanGrace)
+			complete = true
+		case <-time.After(tokenTimeout):
+			b.log.Warn("the broker did not echo the scan marker; relying on the stored discovery topics")
+		case <-ctx.Done():
+		}
+	}
+	if err := waitToken(b.client.Unsubscribe(slices.Collect(maps.Keys(filters))...), tokenTimeout); err != nil {
+		b.log.Warn("could not unsubscribe after the start-up scan", "error", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for topic, h := range found {
+		switch {
+		case b.topics.ownsDiscovery(topic):
+			b.discovery[topic] = h
+		case b.topics.isInviteState(topic):
+			b.states[topic] = h
+		}
+	}
+	for topic, h := range known {
+		if _, ok := found[topic]; ok {
+			continue
+		}
+		if complete {
+			h = ""
+		}
+		b.discovery[topic] = h
+	}
+	b.log.Debug("start-up scan", "retained_discovery", len(b.discovery), "retained_states", len(b.states), "complete", complete)
+}
