@@ -276,7 +276,7 @@ func TestStartupClearsStaleRetainedMessages(t *testing.T) {
 		h.topic("invite/9-9/state"):    `{"status":"pending"}`,
 	}
 	foreign := map[string]string{
-		h.prefix + "/device/someone_else/config":        `{"dev":{"ids":["x"]}}`,
+		h.prefix + "/device/someone_else/config":            `{"dev":{"ids":["x"]}}`,
 		h.prefix + "/device/" + h.base + "_2_bridge/config": `{"dev":{"ids":["y"]}}`,
 	}
 	for topic, payload := range stale {
