@@ -304,3 +304,12 @@ func (s *Service) settle(inv *Invitation, now time.Time, types []EventType) []Ev
 	}
 	return append(types, ev)
 }
+
+// RequestSync asks the Run loop for a sync soon; it never blocks. Webhooks
+// about changed authorizations and users call it.
+func (s *Service) RequestSync() {
+	select {
+	case s.syncNow <- struct{}{}:
+	default:
+	}
+}

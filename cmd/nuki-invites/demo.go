@@ -244,4 +244,3 @@ func relative(t, now time.Time) string {
 	}
 	return (-d).String() + " ago"
 }
-
