@@ -119,7 +119,8 @@ type Bridge struct {
 	// Owned by the Run goroutine.
 	discovery map[string]string // discovery topic → payload hash as on the broker ("" unknown)
 	states    map[string]string // state topic → payload hash as on the broker ("" unknown)
-	ready     bool              // the start-up scan is done
+	configs   map[bridge.InviteID]configKey
+	ready     bool // the start-up scan is done
 }
 
 // New returns a Bridge. svc and store are required; the zero Options fields
@@ -162,6 +163,7 @@ func New(svc Service, store DiscoveryStore, opts Options) *Bridge {
 		commands:  make(chan command, commandQueue),
 		discovery: make(map[string]string),
 		states:    make(map[string]string),
+		configs:   make(map[bridge.InviteID]configKey),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,14 +20,19 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // pahoLogs collects paho's own log lines from every test in this process,
-// so the secrets test can scan them too.
-var pahoLogs logBuffer
+// so the secrets test can scan them too; pahoLevel is their level (debug,
+// everything).
+var (
+	pahoLogs  logBuffer
+	pahoLevel slog.LevelVar
+)
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(runChild())
 	}
-	mqtt.RoutePahoLogs(pahoLogs.Logger())
+	pahoLevel.Set(slog.LevelDebug)
+	mqtt.RoutePahoLogs(slog.New(slog.NewTextHandler(&pahoLogs, &slog.HandlerOptions{Level: &pahoLevel})))
 	os.Exit(m.Run())
 }
 
@@ -60,7 +66,7 @@ func fixture(now time.Time) []bridge.Invitation {
 // harness is one bridge's world: a fake Service, a store, a clock, topics of
 // its own on the broker and a log buffer.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	base   string
 	prefix string
@@ -70,7 +76,7 @@ type harness struct {
 	logs   *logBuffer
 }
 
-func newHarness(t *testing.T, url string, invs ...bridge.Invitation) *harness {
+func newHarness(t testing.TB, url string, invs ...bridge.Invitation) *harness {
 	c := &clock{now: t0}
 	h := &harness{
 		t: t, url: url, base: mqtttest.Unique("nit"), prefix: mqtttest.Unique("ha"),
@@ -98,7 +104,7 @@ type running struct {
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
-	t      *testing.T
+	t      testing.TB
 }
 
 func (h *harness) start(tweak ...func(*mqtt.Options)) *running {

@@ -18,7 +18,10 @@ func (t timestamp) MarshalJSON() ([]byte, error) {
 	if tt.IsZero() {
 		return []byte("null"), nil
 	}
-	return json.Marshal(tt.Format(time.RFC3339))
+	b := make([]byte, 0, len(time.RFC3339)+8)
+	b = append(b, '"')
+	b = tt.AppendFormat(b, time.RFC3339) // digits, signs and colons: nothing to escape
+	return append(b, '"'), nil
 }
 
 // inviteState is the retained state of one invitation. It deliberately has

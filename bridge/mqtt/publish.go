@@ -52,6 +52,32 @@ func (b *Bridge) putDiscovery(msgs []pub, topic string, payload []byte, force bo
 	return append(msgs, pub{kind: kindDiscovery, topic: topic, payload: payload, retained: true, hash: h})
 }
 
+// configKey is what an invitation's discovery config depends on, with the
+// hash of the config built from it. It lets a state change skip building
+// the config again.
+type configKey struct {
+	name, lock string
+	hash       string
+}
+
+// putInviteDiscovery adds an invitation's device config unless the broker
+// has it already.
+func (b *Bridge) putInviteDiscovery(msgs []pub, inv bridge.Invitation, force bool) []pub {
+	topic := b.topics.discovery(b.topics.inviteDevice(inv.ID))
+	if k, ok := b.configs[inv.ID]; ok && !force && k.name == inv.Name && k.lock == inv.LockName {
+		if old, ok := b.discovery[topic]; ok && old == k.hash {
+			return msgs
+		}
+	}
+	_, payload := b.inviteConfig(inv)
+	h := hashOf(payload)
+	b.configs[inv.ID] = configKey{name: inv.Name, lock: inv.LockName, hash: h}
+	if old, ok := b.discovery[topic]; ok && old == h && !force {
+		return msgs
+	}
+	return append(msgs, pub{kind: kindDiscovery, topic: topic, payload: payload, retained: true, hash: h})
+}
+
 // putState adds a retained state unless the broker has it already.
 func (b *Bridge) putState(msgs []pub, topic string, payload []byte, force bool) []pub {
 	h := hashOf(payload)
@@ -72,6 +98,7 @@ func (b *Bridge) putInvite(msgs []pub, inv bridge.Invitation, now time.Time, for
 	dtopic := b.topics.discovery(b.topics.inviteDevice(inv.ID))
 	stopic := b.topics.inviteState(inv.ID)
 	if !b.visible(inv, now) {
+		delete(b.configs, inv.ID)
 		if _, ok := b.discovery[dtopic]; ok {
 			msgs = clearMsg(msgs, kindDiscovery, dtopic)
 		}
@@ -80,8 +107,7 @@ func (b *Bridge) putInvite(msgs []pub, inv bridge.Invitation, now time.Time, for
 		}
 		return msgs
 	}
-	topic, payload := b.inviteConfig(inv)
-	msgs = b.putDiscovery(msgs, topic, payload, force)
+	msgs = b.putInviteDiscovery(msgs, inv, force)
 	return b.putState(msgs, stopic, inviteStatePayload(inv), force)
 }
 
@@ -97,12 +123,12 @@ func (b *Bridge) reconcile(ctx context.Context, st bridge.SyncState, forceStates
 	wanted[topic] = true
 	for _, inv := range b.svc.Invitations(bridge.Filter{}) {
 		if !b.visible(inv, now) {
+			delete(b.configs, inv.ID)
 			continue
 		}
 		wanted[b.topics.discovery(b.topics.inviteDevice(inv.ID))] = true
 		wanted[b.topics.inviteState(inv.ID)] = true
-		topic, payload := b.inviteConfig(inv)
-		msgs = b.putDiscovery(msgs, topic, payload, forceDiscovery)
+		msgs = b.putInviteDiscovery(msgs, inv, forceDiscovery)
 		msgs = b.putState(msgs, b.topics.inviteState(inv.ID), inviteStatePayload(inv), forceStates)
 	}
 	for _, topic := range slices.Sorted(maps.Keys(b.discovery)) {

@@ -34,13 +34,27 @@ type Client struct {
 
 	mu       sync.Mutex
 	messages []Message
+	count    int           // messages received since the last Reset
 	changed  chan struct{} // closed and replaced on every new message
 }
 
-// Connect connects a recording client to url, subscribed to filters (QoS
-// 1), and disconnects it when t ends. It fails t if the broker does not
+// Connect connects a recording client to url, subscribed to filters with
+// QoS 1, and disconnects it when t ends. It fails t if the broker does not
 // accept it within 10 s.
 func Connect(t testing.TB, url string, filters ...string) *Client {
+	t.Helper()
+	return connect(t, url, 1, filters)
+}
+
+// ConnectBulk is Connect with QoS 0 subscriptions, for tests that receive
+// thousands of messages at once: a broker holds back only a limited queue of
+// QoS 1 messages per subscriber (Mosquitto: 1000) and drops the rest.
+func ConnectBulk(t testing.TB, url string, filters ...string) *Client {
+	t.Helper()
+	return connect(t, url, 0, filters)
+}
+
+func connect(t testing.TB, url string, qos byte, filters []string) *Client {
 	t.Helper()
 	c := &Client{t: t, filters: filters, changed: make(chan struct{})}
 	subscribed := make(chan error, 1)
@@ -57,7 +71,7 @@ func Connect(t testing.TB, url string, filters ...string) *Client {
 			if len(filters) > 0 {
 				subs := make(map[string]byte, len(filters))
 				for _, f := range filters {
-					subs[f] = 1
+					subs[f] = qos
 				}
 				tok := pc.SubscribeMultiple(subs, c.record)
 				if !tok.WaitTimeout(10 * time.Second) {
@@ -91,6 +105,7 @@ func Connect(t testing.TB, url string, filters ...string) *Client {
 func (c *Client) record(_ paho.Client, m paho.Message) {
 	c.mu.Lock()
 	c.messages = append(c.messages, Message{Topic: m.Topic(), Payload: slices.Clone(m.Payload()), Retained: m.Retained()})
+	c.count++
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.mu.Unlock()
@@ -117,8 +132,28 @@ func (c *Client) On(topic string) []Message {
 // Reset forgets what was received so far.
 func (c *Client) Reset() {
 	c.mu.Lock()
-	c.messages = nil
+	c.messages, c.count = nil, 0
 	c.mu.Unlock()
+}
+
+// WaitCount waits until n messages arrived since the last Reset. It fails t
+// after timeout.
+func (c *Client) WaitCount(timeout time.Duration, n int) {
+	c.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		c.mu.Lock()
+		count, changed := c.count, c.changed
+		c.mu.Unlock()
+		if count >= n {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			c.t.Fatalf("waited %s for %d messages, got %d", timeout, n, count)
+		}
+	}
 }
 
 // WaitFor returns the first message (received before or after the call)

@@ -1,0 +1,193 @@
+package mqtt_test
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/mqtt/mqtttest"
+)
+
+func TestCommands(t *testing.T) {
+	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
+	h.svc.codes["101-201"] = "482913675"
+	w := h.watch(h.topic("result"), h.topic("availability"), h.topic("invite/+/code"))
+	h.start()
+	w.WaitPayload(wait, h.topic("availability"), "online")
+
+	tests := []struct {
+		name        string
+		topic       string // below the base topic
+		payload     string
+		exposeCodes bool
+		want        map[string]any // fields of the result
+		wantError   string         // part of the error; "" when ok
+		wantCall    string         // the service call made; "" for none
+	}{
+		{name: "sync without payload", topic: "sync",
+			want: map[string]any{"command": "sync", "ok": true, "request_id": "", "invite_id": ""}, wantCall: "sync"},
+		{name: "sync with a request id", topic: "sync", payload: `{"request_id":"r1"}`,
+			want: map[string]any{"command": "sync", "ok": true, "request_id": "r1"}, wantCall: "sync"},
+		{name: "sync with bad JSON", topic: "sync", payload: `{nope`,
+			want: map[string]any{"command": "sync", "ok": false}, wantError: "JSON"},
+		{name: "resend", topic: "invite/101-201/resend", payload: `{"request_id":"r2"}`,
+			want:     map[string]any{"command": "resend", "ok": true, "request_id": "r2", "invite_id": "101-201", "error": ""},
+			wantCall: "resend 101-201  mqtt"},
+		{name: "resend with custom delivery", topic: "invite/101-201/resend", payload: `{"delivery":"custom"}`,
+			want: map[string]any{"ok": true}, wantCall: "resend 101-201 custom mqtt"},
+		{name: "resend with an unknown delivery", topic: "invite/101-201/resend", payload: `{"request_id":"r3","delivery":"pigeon"}`,
+			want: map[string]any{"ok": false, "request_id": "r3"}, wantError: `delivery must be "nuki" or "custom"`},
+		{name: "resend of an unknown invitation", topic: "invite/999-999/resend",
+			want: map[string]any{"ok": false, "invite_id": "999-999"}, wantError: "not found", wantCall: "resend 999-999  mqtt"},
+		{name: "revoke with a malformed id", topic: "invite/abc/revoke",
+			want: map[string]any{"command": "revoke", "ok": false, "invite_id": "abc"}, wantError: "not an invitation id"},
+		{name: "unknown sub-command", topic: "invite/101-201/code/set", payload: `{"request_id":"r4"}`,
+			want: map[string]any{"command": "code/set", "ok": false, "request_id": "r4"}, wantError: "unknown command"},
+		{name: "code refused without EXPOSE_CODES", topic: "invite/101-201/code/get",
+			want: map[string]any{"command": "code/get", "ok": false}, wantError: "EXPOSE_CODES", wantCall: "code 101-201 mqtt"},
+		{name: "code", topic: "invite/101-201/code/get", payload: `{"request_id":"r5"}`, exposeCodes: true,
+			want: map[string]any{"command": "code/get", "ok": true, "request_id": "r5", "invite_id": "101-201"}, wantCall: "code 101-201 mqtt"},
+		{name: "revoke", topic: "invite/101-202/revoke",
+			want: map[string]any{"command": "revoke", "ok": true, "invite_id": "101-202"}, wantCall: "revoke 101-202 mqtt"},
+		{name: "create", topic: "invite/create",
+			payload: `{"request_id":"c1","email":"new@example.com","name":"New","smartlock_ids":[101,102],` +
+				`"allowed_from":"2026-03-02T08:00:00+01:00","allowed_weekdays":["mon","Friday"],` +
+				`"allowed_from_time":"08:30","allowed_until_time":"18:00"}`,
+			want:     map[string]any{"command": "create", "ok": true, "request_id": "c1", "invite_ids": []any{"101-901", "102-901"}},
+			wantCall: "create new@example.com"},
+		{name: "create with a weekday bitmask", topic: "invite/create",
+			payload: `{"email":"mask@example.com","name":"Mask","smartlock_ids":[101],"allowed_weekdays":65}`,
+			want:    map[string]any{"ok": true}, wantCall: "create mask@example.com"},
+		{name: "create refused by the service", topic: "invite/create", payload: `{"request_id":"c2","name":"No email","smartlock_ids":[101]}`,
+			want: map[string]any{"ok": false, "request_id": "c2"}, wantError: "email", wantCall: "create "},
+		{name: "create with an unknown weekday", topic: "invite/create",
+			payload: `{"request_id":"c3","email":"x@example.com","smartlock_ids":[101],"allowed_weekdays":["funday"]}`,
+			want:    map[string]any{"ok": false, "request_id": "c3"}, wantError: `"funday" is not a day`},
+		{name: "create with a bitmask out of range", topic: "invite/create",
+			payload: `{"email":"x@example.com","smartlock_ids":[101],"allowed_weekdays":128}`,
+			want:    map[string]any{"ok": false}, wantError: "bitmask"},
+		{name: "create with a bad time of day", topic: "invite/create",
+			payload: `{"email":"x@example.com","smartlock_ids":[101],"allowed_until_time":"25:00"}`,
+			want:    map[string]any{"ok": false}, wantError: "allowed_until_time"},
+		{name: "create with a bad date", topic: "invite/create",
+			payload: `{"email":"x@example.com","smartlock_ids":[101],"allowed_from":"tomorrow"}`,
+			want:    map[string]any{"ok": false}, wantError: "RFC 3339"},
+		{name: "create without payload", topic: "invite/create",
+			want: map[string]any{"command": "create", "ok": false}, wantError: "needs a JSON payload"},
+		{name: "create with bad JSON", topic: "invite/create", payload: `{"request_id":"c4","smartlock_ids":"all"}`,
+			want: map[string]any{"command": "create", "ok": false, "request_id": "c4"}, wantError: "not a create request"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h.svc.mu.Lock()
+			h.svc.exposeCodes = tc.exposeCodes
+			h.svc.mu.Unlock()
+			calls := len(h.svc.Calls())
+			w.Reset()
+			w.Publish(h.topic(tc.topic), []byte(tc.payload), false)
+			msg := w.WaitFor(wait, "a result", func(m mqtttest.Message) bool { return m.Topic == h.topic("result") })
+			if msg.Retained {
+				t.Errorf("the result is retained")
+			}
+			res := decode(t, msg.Payload)
+			for k, v := range tc.want {
+				if !jsonEqual(res[k], v) {
+					t.Errorf("result %s = %v, want %v (%s)", k, res[k], v, msg.Payload)
+				}
+			}
+			for _, k := range []string{"request_id", "command", "invite_id", "ok", "error"} {
+				if _, ok := res[k]; !ok {
+					t.Errorf("result has no %q: %s", k, msg.Payload)
+				}
+			}
+			errText, _ := res["error"].(string)
+			if tc.wantError == "" && errText != "" || !strings.Contains(errText, tc.wantError) {
+				t.Errorf("error = %q, want it to contain %q", errText, tc.wantError)
+			}
+			got := h.svc.Calls()[calls:]
+			switch {
+			case tc.wantCall == "" && len(got) > 0:
+				t.Errorf("service calls %q, want none", got)
+			case tc.wantCall != "" && !slices.Equal(got, []string{tc.wantCall}):
+				t.Errorf("service calls %q, want [%q]", got, tc.wantCall)
+			}
+		})
+	}
+
+	t.Run("the code travels once, not retained", func(t *testing.T) {
+		codes := w.On(h.topic("invite/101-201/code"))
+		if len(codes) != 0 {
+			t.Fatalf("code messages after Reset: %v", codes)
+		}
+		h.svc.mu.Lock()
+		h.svc.exposeCodes = true
+		h.svc.mu.Unlock()
+		w.Publish(h.topic("invite/101-201/code/get"), nil, false)
+		msg := w.WaitFor(wait, "the code", live(h.topic("invite/101-201/code")))
+		c := decode(t, msg.Payload)
+		if c["invite_id"] != "101-201" || c["code"] != "482913675" || c["expires_at"] == nil {
+			t.Errorf("code message = %s", msg.Payload)
+		}
+		if r := mqtttest.Retained(t, h.url, h.topic("invite/+/code")); len(r) != 0 {
+			t.Errorf("a code is retained: %v", r)
+		}
+	})
+
+	t.Run("create passes the access window", func(t *testing.T) {
+		h.svc.mu.Lock()
+		defer h.svc.mu.Unlock()
+		if len(h.svc.creates) < 2 {
+			t.Fatalf("%d creates reached the service", len(h.svc.creates))
+		}
+		first, second := h.svc.creates[0], h.svc.creates[1]
+		want := bridge.Access{From: time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC), WeekDays: 64 | 4, FromTime: 510, UntilTime: 1080}
+		if !first.Access.Equal(want) || first.Actor != "mqtt" || first.RequestID != "c1" || first.Name != "New" ||
+			!slices.Equal(first.SmartlockIDs, []int64{101, 102}) {
+			t.Errorf("create request = %+v, want access %+v by mqtt", first, want)
+		}
+		if second.Access.WeekDays != 65 {
+			t.Errorf("weekdays from a bitmask = %d, want 65", second.Access.WeekDays)
+		}
+	})
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+// TestButtonsFromDiscovery presses the buttons as Home Assistant would: the
+// command topic and payload come from the discovery message.
+func TestButtonsFromDiscovery(t *testing.T) {
+	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
+	w := h.watch(h.topic("result"), h.topic("bridge/state"))
+	h.start()
+	w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
+	retained := mqtttest.Retained(t, h.url, h.prefix+"/device/+/config")
+
+	press := func(device, button string) string {
+		cfg := decode(t, retained[h.discoveryTopic(device)])
+		c := cfg["cmps"].(map[string]any)[button].(map[string]any)
+		w.Reset()
+		w.Publish(c["command_topic"].(string), []byte(c["payload_press"].(string)), false)
+		return string(w.WaitFor(wait, "a result", live(h.topic("result"))).Payload)
+	}
+	for _, tc := range []struct{ device, button, want, call string }{
+		{"bridge", "sync_now", `"command":"sync"`, "sync"},
+		{"invite_101_201", "resend", `"command":"resend","invite_id":"101-201","ok":true`, "resend 101-201  mqtt"},
+		{"invite_102_204", "revoke", `"command":"revoke","invite_id":"102-204","ok":true`, "revoke 102-204 mqtt"},
+	} {
+		t.Run(tc.device+" "+tc.button, func(t *testing.T) {
+			if got := press(tc.device, tc.button); !strings.Contains(got, tc.want) {
+				t.Errorf("result %s, want %s", got, tc.want)
+			}
+			if calls := h.svc.Calls(); calls[len(calls)-1] != tc.call {
+				t.Errorf("last call %q, want %q", calls[len(calls)-1], tc.call)
+			}
+		})
+	}
+}
