@@ -15,7 +15,7 @@ import (
 // --lang de`. An unknown name wraps bridge.ErrInvalid.
 func Preview(t *Templates, name, lang string, loc *time.Location) (Rendered, error) {
 	kind := bridge.MessageKind(name)
-	if !slices.Contains(Kinds, kind) {
+	if !slices.Contains(kinds, kind) {
 		return Rendered{}, fmt.Errorf("%w: no email template %q (expected one of %s)", bridge.ErrInvalid, name, kindList())
 	}
 	if lang == "" {

@@ -294,3 +294,31 @@ func TestNewSenderChecksTheURL(t *testing.T) {
 		}
 	}
 }
+
+func TestSendConcurrently(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.WithSTARTTLS(), mailtest.WithAuth(smtpUser, smtpPassword))
+	s := newSender(t, srv.URL(), srv, &logBuffer{})
+	guests := []string{"ann@example.com", "ben@example.com", "cem@example.com", "dan@example.com", "eva@example.com"}
+	errs := make(chan error, len(guests))
+	for _, guest := range guests {
+		go func() {
+			m := invite(bridge.MessageInvite, "en")
+			m.To = guest
+			errs <- s.Send(context.Background(), m)
+		}()
+	}
+	for range guests {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	got := map[string]bool{}
+	for _, m := range srv.Messages() {
+		got[strings.Join(m.To, ",")] = true
+	}
+	for _, guest := range guests {
+		if !got[guest] {
+			t.Errorf("no email to %s", guest)
+		}
+	}
+}

@@ -34,8 +34,8 @@ const DefaultLanguage = "en"
 // WithValidity says otherwise.
 const DefaultValidity = 48 * time.Hour
 
-// Kinds lists the templates, in the order they are documented.
-var Kinds = []bridge.MessageKind{bridge.MessageInvite, bridge.MessageReminder, bridge.MessageResend, bridge.MessageDigest}
+// kinds lists the templates, in the order they are documented.
+var kinds = []bridge.MessageKind{bridge.MessageInvite, bridge.MessageReminder, bridge.MessageResend, bridge.MessageDigest}
 
 // part is one file of a template: subject, plain text or HTML.
 type part int
@@ -200,7 +200,7 @@ func loadTemplates(base fs.FS, baseName string, user fs.FS, userName string, opt
 		t.sets[key.lang][key.kind] = nil
 	}
 	for _, lang := range sortedKeys(t.sets) {
-		for _, kind := range Kinds {
+		for _, kind := range kinds {
 			if _, ok := t.sets[lang][kind]; !ok {
 				if lang == DefaultLanguage {
 					errs = append(errs, fmt.Errorf("email template %s/%s is missing: %s, %s and %s are required",
@@ -287,15 +287,15 @@ func parseFileName(name string) (bridge.MessageKind, part, bool) {
 	for p := partSubject; p < partCount; p++ {
 		if stem, ok := strings.CutSuffix(name, suffixes[p]); ok {
 			kind := bridge.MessageKind(stem)
-			return kind, p, slices.Contains(Kinds, kind)
+			return kind, p, slices.Contains(kinds, kind)
 		}
 	}
 	return "", 0, false
 }
 
 func kindList() string {
-	names := make([]string, len(Kinds))
-	for i, k := range Kinds {
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
 		names[i] = string(k)
 	}
 	return strings.Join(names, ", ")

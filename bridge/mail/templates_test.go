@@ -371,7 +371,7 @@ func TestLoadTemplatesMissingDir(t *testing.T) {
 
 func TestLoadTemplatesNeedsEnglish(t *testing.T) {
 	base := fstest.MapFS{}
-	for _, kind := range Kinds {
+	for _, kind := range kinds {
 		for _, suffix := range suffixes {
 			base["en/"+string(kind)+suffix] = &fstest.MapFile{Data: []byte("{{.Lock}}")}
 		}
