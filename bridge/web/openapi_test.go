@@ -1,0 +1,96 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/web"
+)
+
+// TestOpenAPIMatchesRoutes holds the document and the route table together:
+// every route is documented with its method, every documented operation is
+// served, and every $ref resolves.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	s, f := newTestServer(t, nil)
+	seed(f)
+	rec := do(t, s.Handler(), "GET", "/api/v1/openapi.json", "")
+	if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("openapi.json: %d %s", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	var doc struct {
+		OpenAPI    string                                `json:"openapi"`
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components map[string]map[string]json.RawMessage `json:"components"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Errorf("openapi %q, want 3.x", doc.OpenAPI)
+	}
+
+	documented := map[[2]string]bool{}
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			if method == "parameters" {
+				continue
+			}
+			documented[[2]string{strings.ToUpper(method), path}] = true
+		}
+	}
+	served := map[[2]string]bool{}
+	for _, r := range web.RouteList(s) {
+		path := strings.TrimSuffix(r[1], "{$}")
+		if path == "" {
+			path = "/"
+		}
+		served[[2]string{r[0], path}] = true
+		if !documented[[2]string{r[0], path}] {
+			t.Errorf("route %s %s is not in openapi.json", r[0], path)
+		}
+	}
+	for op := range documented {
+		if !served[op] {
+			t.Errorf("openapi.json documents %s %s, which is not served", op[0], op[1])
+		}
+		// Call it with example ids; anything but 404/405 from the mux shows
+		// the path is routed.
+		target := strings.NewReplacer("{id}", "11-1", "{file}", "app.js").Replace(op[1])
+		req := httptest.NewRequest(op[0], target, nil)
+		ctx, cancel := context.WithCancel(req.Context())
+		cancel() // the event stream ends at once
+		got := httptest.NewRecorder()
+		s.Handler().ServeHTTP(got, req.WithContext(ctx))
+		if got.Code == http.StatusMethodNotAllowed || (got.Code == http.StatusNotFound && strings.Contains(got.Body.String(), "nothing is served")) {
+			t.Errorf("%s %s answers %d", op[0], target, got.Code)
+		}
+	}
+
+	raw := rec.Body.String()
+	for _, part := range strings.Split(raw, `"$ref": "#/components/`)[1:] {
+		ref := part[:strings.IndexByte(part, '"')]
+		kind, name, _ := strings.Cut(ref, "/")
+		if _, ok := doc.Components[kind][name]; !ok {
+			t.Errorf("$ref #/components/%s does not resolve", ref)
+		}
+	}
+	var statuses []string
+	if err := json.Unmarshal(doc.Components["schemas"]["Status"], &struct {
+		Enum *[]string `json:"enum"`
+	}{&statuses}); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, st := range bridge.Statuses {
+		want = append(want, string(st))
+	}
+	if !slices.Equal(statuses, want) {
+		t.Errorf("Status enum %v does not list the statuses", statuses)
+	}
+}

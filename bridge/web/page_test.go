@@ -1,0 +1,163 @@
+package web_test
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/web"
+)
+
+func TestPageShowsInvitations(t *testing.T) {
+	s, f := newTestServer(t, nil)
+	seed(f)
+	rec := do(t, s.Handler(), "GET", "/", "")
+	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
+		t.Fatalf("page: %d %s", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	if rec.Header().Get("Content-Security-Policy") == "" {
+		t.Error("the page has no Content-Security-Policy")
+	}
+	html := rec.Body.String()
+	for _, want := range []string{
+		`<tr data-id="11-1" data-status="pending">`,
+		`<span class="badge pending">Pending</span>`,
+		`<span class="guest-name">Alice</span><span class="guest-email">alice@example.com</span>`,
+		`<td class="lock" data-label="Lock">Front door</td>`,
+		`>2 h ago</time>`, // Alice's sending
+		`>in 46 h</time>`, // Alice's expiry
+		`>2 h ago</time></td>
+  <td class="resends" data-label="Re-sends">1</td>`, // Carol: expired 2 h ago, re-sent once
+		`<strong>Synced with Nuki Web</strong> · last sync <time datetime="2026-05-04T11:57:00Z">3 min ago</time>`,
+		`<input type="checkbox" name="lock" value="22"> Garden gate`,
+		`<option value="pending,expiring_soon,failed">Open</option>`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if strings.Contains(html, `data-action="code"`) {
+		t.Error("a Show code button appears although codes are not exposed")
+	}
+	bob := html[strings.Index(html, `data-id="22-2"`):]
+	bob = bob[:strings.Index(bob, "</tr>")]
+	if strings.Contains(bob, `data-action="resend"`) || !strings.Contains(bob, `data-action="revoke"`) {
+		t.Errorf("accepted invitation row: want Revoke but no Re-send:\n%s", bob)
+	}
+}
+
+func TestPageFilters(t *testing.T) {
+	s, f := newTestServer(t, nil)
+	seed(f)
+	rec := do(t, s.Handler(), "GET", "/?status=pending,expiring_soon,failed&lock=11&q=ali", "")
+	html := rec.Body.String()
+	if !strings.Contains(html, `<option value="pending,expiring_soon,failed" selected>Open</option>`) ||
+		!strings.Contains(html, `<option value="11" selected>Front door</option>`) || !strings.Contains(html, `value="ali"`) {
+		t.Error("the filters do not show what was asked")
+	}
+	if want := (bridge.Filter{Statuses: []bridge.Status{"pending", "expiring_soon", "failed"}, SmartlockID: 11, Text: "ali"}); f.lastFilter.Text != want.Text ||
+		f.lastFilter.SmartlockID != want.SmartlockID || len(f.lastFilter.Statuses) != 3 {
+		t.Errorf("filter %+v, want %+v", f.lastFilter, want)
+	}
+	if strings.Contains(html, `data-id="11-3"`) || !strings.Contains(html, `data-id="11-1"`) {
+		t.Error("the table does not follow the filters")
+	}
+
+	rec = do(t, s.Handler(), "GET", "/?status=bogus", "")
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `status &#34;bogus&#34; is not one of`) {
+		t.Errorf("a bad filter: %d, want the page with a notice", rec.Code)
+	}
+	rec = do(t, s.Handler(), "GET", "/?q=nobody", "")
+	if !strings.Contains(rec.Body.String(), "No invitations match these filters.") {
+		t.Error("an empty result says nothing")
+	}
+}
+
+func TestPageShowsCodeButtonOnlyWhenExposed(t *testing.T) {
+	s, f := newTestServer(t, func(o *web.Options) { o.ExposeCodes = true })
+	seed(f)
+	f.add(bridge.Invitation{SmartlockID: 22, AccountUserID: 8, Email: "dan@example.com", Status: bridge.StatusPending,
+		Delivery: bridge.DeliveryCustom, HasCode: true, SentAt: fakeNow, ExpiresAt: fakeNow.Add(48 * 3600e9)})
+	html := do(t, s.Handler(), "GET", "/", "").Body.String()
+	if n := strings.Count(html, `data-action="code"`); n != 1 {
+		t.Errorf("%d Show code buttons, want 1 (only the invitation with a code)", n)
+	}
+	if !strings.Contains(html, `<span class="guest-name">dan@example.com</span>`) {
+		t.Error("a guest without a name is not shown by email")
+	}
+}
+
+func TestPartials(t *testing.T) {
+	s, f := newTestServer(t, nil)
+	seed(f)
+	rec := do(t, s.Handler(), "GET", "/partials/invitations?status=accepted", "")
+	html := rec.Body.String()
+	if rec.Code != 200 || !strings.Contains(html, `id="syncline"`) || !strings.Contains(html, `<tbody id="rows">`) ||
+		!strings.Contains(html, `data-id="22-2"`) || strings.Contains(html, `data-id="11-1"`) {
+		t.Errorf("rows partial: %d\n%s", rec.Code, html)
+	}
+	rec = do(t, s.Handler(), "GET", "/partials/invitations/11-1", "")
+	if html := rec.Body.String(); rec.Code != 200 || !strings.Contains(html, "<strong>Created</strong>") || !strings.Contains(html, "by mqtt") {
+		t.Errorf("history partial: %d\n%s", rec.Code, html)
+	}
+	wantProblem(t, do(t, s.Handler(), "GET", "/partials/invitations/11-7", ""), 404, "no invitation")
+}
+
+func TestAssets(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	for _, name := range []string{"app.js", "style.css", "icon.svg"} {
+		rec := do(t, s.Handler(), "GET", "/assets/"+name, "")
+		if rec.Code != 200 || rec.Body.Len() == 0 || rec.Header().Get("ETag") == "" {
+			t.Errorf("%s: %d, %d bytes, ETag %q", name, rec.Code, rec.Body.Len(), rec.Header().Get("ETag"))
+		}
+		again := do(t, s.Handler(), "GET", "/assets/"+name, "", "If-None-Match", rec.Header().Get("ETag"))
+		if again.Code != 304 {
+			t.Errorf("%s again: %d, want 304", name, again.Code)
+		}
+	}
+	wantProblem(t, do(t, s.Handler(), "GET", "/assets/index.html.tmpl", ""), 404, "no asset")
+}
+
+// absoluteURL finds URLs that start with "/" in markup and script: they
+// would escape Home Assistant's ingress path.
+var absoluteURL = regexp.MustCompile(`(?i)(?:\b(?:href|src|action|formaction)\s*=\s*["']?\s*/|\b(?:fetch|EventSource|api|replaceState|open)\s*\(\s*(?:[^,()]*,\s*)*["'\x60]/|url\(\s*["']?/)`)
+
+func TestOnlyRelativeURLs(t *testing.T) {
+	s, f := newTestServer(t, func(o *web.Options) { o.ExposeCodes = true })
+	seed(f)
+	pages := map[string]string{}
+	for _, target := range []string{"/", "/partials/invitations", "/partials/invitations/11-1"} {
+		pages[target] = do(t, s.Handler(), "GET", target, "").Body.String()
+	}
+	err := fs.WalkDir(os.DirFS("assets"), ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(filepath.Join("assets", path))
+		pages["assets/"+path] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range pages {
+		t.Run(name, func(t *testing.T) {
+			if m := absoluteURL.FindAllString(text, -1); len(m) > 0 {
+				t.Errorf("absolute URLs: %q", m)
+			}
+		})
+	}
+	t.Run("the check finds absolute URLs", func(t *testing.T) {
+		for _, bad := range []string{`<a href="/x">`, `<script src='/a.js'>`, `<form action="/api">`, `fetch("/api/v1/x")`,
+			"api(\"POST\", `/api/v1/sync`)", `new EventSource("/api/v1/events")`, `url(/bg.png)`,
+			`history.replaceState(null, "", "/x")`} {
+			if !absoluteURL.MatchString(bad) {
+				t.Errorf("%s is not caught", bad)
+			}
+		}
+	})
+}
