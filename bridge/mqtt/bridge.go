@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"sync"
@@ -214,13 +215,13 @@ func (b *Bridge) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-b.connected:
-			force := b.ready // a reconnect: the broker may have lost retained states
-			if !b.ready {
-				b.learn(ctx, known)
-				known = nil
-				b.ready = true
+			if b.ready {
+				known = maps.Clone(b.discovery)
 			}
-			b.reconcile(ctx, b.svc.SyncState(), force, false)
+			complete := b.learn(ctx, known)
+			// Unsure what a restarted broker still holds: send every state.
+			b.reconcile(ctx, b.svc.SyncState(), b.ready && !complete, false)
+			b.ready = true
 			b.drain(ctx)
 		case <-b.birth:
 			birthDue = time.After(b.opts.BirthDelay())

@@ -20,9 +20,12 @@
 // Home Assistant learns the entities from device-based discovery messages on
 // <prefix>/device/<device_id>/config (prefix default homeassistant): one
 // device for the bridge and one per visible invitation. The topics and
-// payload hashes published are kept in a DiscoveryStore so that unchanged
-// configs are not sent again and configs nobody wants any more are cleared,
-// even across restarts.
+// payload hashes published are kept in a DiscoveryStore. After every
+// (re)connect the Bridge briefly subscribes to the discovery and state topics
+// to see which retained messages the broker really holds: unchanged configs
+// are not sent again, what a restarted broker lost is put back, and configs
+// and states nobody wants any more (an invitation past HA_RETENTION, or one
+// left over from an earlier run) are cleared.
 //
 // # Goroutines
 //

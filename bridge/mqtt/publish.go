@@ -243,13 +243,15 @@ func (b *Bridge) flush(ctx context.Context, msgs []pub) {
 	}
 }
 
-// learn finds out which of our retained messages the broker holds: it
-// subscribes briefly to every device discovery topic and invitation state
-// topic, then publishes a marker to itself; retained messages arrive before
-// the marker. known (from the store) adds the topics we published in earlier
-// runs: those the broker does not show count as unknown, so they are sent
-// again if wanted and cleared if not.
-func (b *Bridge) learn(ctx context.Context, known map[string]string) {
+// learn finds out which of our retained messages the broker holds, after
+// every (re)connect: it subscribes briefly to every device discovery topic
+// and invitation state topic, then publishes a marker to itself; retained
+// messages arrive before the marker. known lists the discovery topics we
+// published before (from the store at start-up): those the broker does not
+// show count as unknown, so they are sent again if wanted and cleared if not.
+// This also restores what a broker restart without persistence lost. When
+// the scan cannot complete, it keeps what it knew and reports false.
+func (b *Bridge) learn(ctx context.Context, known map[string]string) (complete bool) {
 	var mu sync.Mutex
 	found := make(map[string]string)
 	nonce := make([]byte, 8)
@@ -271,7 +273,6 @@ func (b *Bridge) learn(ctx context.Context, known map[string]string) {
 		mu.Unlock()
 	}
 	filters := map[string]byte{b.topics.discoveryFilter(): 1, b.topics.stateFilter(): 1, b.topics.scanMarker(): 1}
-	complete := false
 	if err := waitToken(b.client.SubscribeMultiple(filters, handler), tokenTimeout); err != nil {
 		b.log.Warn("could not look for stale retained messages", "error", err)
 	} else if err := waitToken(b.client.Publish(b.topics.scanMarker(), 1, false, marker), tokenTimeout); err != nil {
@@ -289,10 +290,14 @@ func (b *Bridge) learn(ctx context.Context, known map[string]string) {
 		}
 	}
 	if err := waitToken(b.client.Unsubscribe(slices.Collect(maps.Keys(filters))...), tokenTimeout); err != nil {
-		b.log.Warn("could not unsubscribe after the start-up scan", "error", err)
+		b.log.Warn("could not unsubscribe after the scan of retained messages", "error", err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	if complete {
+		b.discovery = make(map[string]string)
+		b.states = make(map[string]string)
+	}
 	for topic, h := range found {
 		switch {
 		case b.topics.ownsDiscovery(topic):
@@ -307,8 +312,11 @@ func (b *Bridge) learn(ctx context.Context, known map[string]string) {
 		}
 		if complete {
 			h = ""
+		} else if _, ok := b.discovery[topic]; ok {
+			continue
 		}
 		b.discovery[topic] = h
 	}
-	b.log.Debug("start-up scan", "retained_discovery", len(b.discovery), "retained_states", len(b.states), "complete", complete)
+	b.log.Debug("scanned retained messages", "discovery", len(b.discovery), "states", len(b.states), "complete", complete)
+	return complete
 }
