@@ -20,6 +20,7 @@ type Message struct {
 	Retained bool
 }
 
+// String shows a message in failure output.
 func (m Message) String() string {
 	return fmt.Sprintf("%s retained=%t %s", m.Topic, m.Retained, m.Payload)
 }
