@@ -34,6 +34,7 @@ func (d *daemon) wireOutside(cfg config.Config, logger *slog.Logger) error {
 	}
 	d.parts = append(d.parts, part{"web", srv.Run})
 
+	mqtt.RoutePahoLogs(logger)
 	ha := mqtt.New(d.svc, d.store, mqtt.Options{
 		URL: cfg.MQTTURL, Username: cfg.MQTTUsername, Password: cfg.MQTTPassword, ClientID: cfg.MQTTClientID,
 		CAFile: cfg.MQTTCAFile, Insecure: cfg.MQTTInsecure, BaseTopic: cfg.MQTTBaseTopic,
