@@ -134,12 +134,20 @@ type pageData struct {
 	StateLabel  string
 	Counts      []countView
 	Statuses    []option
-	Languages   []string
+	Languages   []language
 	Weekdays    []string
 	Lock        int64
 	Query       string
 	Notice      string
 	ExposeCodes bool
+}
+
+type language struct{ Code, Name string }
+
+// languages are the choices of the create form, in Languages' order.
+var languages = []language{
+	{"en", "English"}, {"de", "Deutsch"}, {"es", "Español"}, {"fr", "Français"},
+	{"it", "Italiano"}, {"nl", "Nederlands"}, {"cs", "Čeština"}, {"sk", "Slovenčina"},
 }
 
 type countView struct {
@@ -151,7 +159,7 @@ var openStatuses = "pending,expiring_soon,failed"
 
 func (s *Server) pageData(r *http.Request) pageData {
 	f, err := parseFilter(r)
-	d := pageData{Now: s.now(), ExposeCodes: s.opts.ExposeCodes, Languages: Languages,
+	d := pageData{Now: s.now(), ExposeCodes: s.opts.ExposeCodes, Languages: languages,
 		Weekdays: []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}}
 	if err != nil {
 		d.Notice = detailOf(err, bridge.ErrInvalid) + "; showing all invitations"

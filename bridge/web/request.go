@@ -19,8 +19,14 @@ import (
 // maxBody bounds every request body.
 const maxBody = 64 << 10
 
-// Languages are the languages Nuki Web accepts for an account user.
-var Languages = []string{"en", "de", "es", "fr", "it", "nl", "cs", "sk"}
+// languageCodes are the languages Nuki Web accepts for an account user.
+func languageCodes() []string {
+	codes := make([]string, len(languages))
+	for i, l := range languages {
+		codes[i] = l.Code
+	}
+	return codes
+}
 
 // createBody is the JSON of a create request, the same as the MQTT one.
 type createBody struct {
@@ -149,8 +155,8 @@ func (b createBody) toCreateRequest(actor string) (bridge.CreateRequest, error) 
 	if len([]rune(req.Name)) > 100 {
 		bad("name must be at most 100 characters")
 	}
-	if req.Language != "" && !slices.Contains(Languages, req.Language) {
-		bad("language %q is not one of %s", req.Language, strings.Join(Languages, ", "))
+	if codes := languageCodes(); req.Language != "" && !slices.Contains(codes, req.Language) {
+		bad("language %q is not one of %s", req.Language, strings.Join(codes, ", "))
 	}
 	if len(req.SmartlockIDs) == 0 {
 		bad("smartlock_ids must name at least one lock")

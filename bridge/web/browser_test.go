@@ -1,0 +1,315 @@
+package web_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/bolt"
+	"github.com/nuki-invites/nuki-invites/bridge/nukisim"
+	"github.com/nuki-invites/nuki-invites/bridge/nukiweb"
+	"github.com/nuki-invites/nuki-invites/bridge/web"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/screenshot.png from the browser test")
+
+const ingressPrefix = "/api/hassio_ingress/TESTTOKEN"
+
+// chromiumPath finds Chromium; without it the browser test is skipped
+// outside CI and fails in CI.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("Chromium is required in CI: apt-get install -y chromium")
+	}
+	t.Skip("Chromium is not installed (apt-get install -y chromium); skipping the browser test")
+	return ""
+}
+
+// stack is the real bridge behind the page: the Nuki simulator, the Nuki
+// Web client, the bbolt store and the Service.
+type stack struct {
+	sim  *nukisim.Sim
+	svc  *bridge.Service
+	lock bridge.Lock
+	ben  int64 // a pending guest on lock
+}
+
+func newStack(t *testing.T, ctx context.Context) *stack {
+	t.Helper()
+	const token = bridge.Secret("sim-token")
+	sim := nukisim.New(nukisim.Options{Token: token})
+	t.Cleanup(sim.Close)
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(simSrv.Close)
+
+	lock := sim.AddLock(bridge.Lock{Name: "Front door"})
+	garden := sim.AddLock(bridge.Lock{Name: "Garden gate"})
+	guests := []struct {
+		name, email string
+		lock        bridge.Lock
+		accepted    bool
+	}{
+		{"Grandma Rose", "rose@example.com", lock, true},
+		{"Cleaning service", "clean@example.net", garden, false},
+		{"Ben (neighbour)", "ben@example.org", lock, false},
+	}
+	var ben int64
+	for _, g := range guests {
+		u, err := sim.AddUser(bridge.User{Name: g.name, Email: g.email, Language: "en"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sim.AddAuth(bridge.Auth{SmartlockID: g.lock.ID, AccountUserID: u.ID, Type: bridge.AuthTypeApp, Name: g.name, Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
+		if g.email == "ben@example.org" {
+			ben = u.ID
+		}
+		if g.accepted {
+			if err := sim.Accept(g.lock.ID, u.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	store, err := bolt.Open(filepath.Join(t.TempDir(), "nuki-invites.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	client := nukiweb.New(simSrv.URL, token, nukiweb.Options{})
+	svc := bridge.NewService(store, client, nil, bridge.Options{})
+	if err := svc.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return &stack{sim: sim, svc: svc, lock: lock, ben: ben}
+}
+
+// ingressProxy plays Home Assistant's ingress: it serves the add-on under
+// /api/hassio_ingress/TESTTOKEN/, strips that prefix, and names the user.
+// Requests outside the prefix are counted: a page with an absolute URL
+// would make them.
+func ingressProxy(t *testing.T, backend string) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	target, _ := url.Parse(backend)
+	var strays atomic.Int32
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.URL.Path = strings.TrimPrefix(r.In.URL.Path, ingressPrefix)
+			r.Out.URL.RawPath = ""
+			r.Out.Header.Set("X-Ingress-Path", ingressPrefix)
+			r.Out.Header.Set("X-Remote-User-Name", "tester")
+		},
+		FlushInterval: -1,
+	}
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, ingressPrefix+"/") {
+			if r.URL.Path != "/favicon.ico" {
+				strays.Add(1)
+				t.Errorf("the page requested %s outside the ingress path", r.URL)
+			}
+			http.NotFound(w, r)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	return proxy, &strays
+}
+
+// TestBrowserInvitationLife drives the page in headless Chromium behind a
+// fake ingress: create an invitation with the form, re-send it, and watch it
+// turn accepted by itself when the guest redeems the code.
+func TestBrowserInvitationLife(t *testing.T) {
+	chromium := chromiumPath(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	st := newStack(t, ctx)
+	srv, err := web.New(web.Options{Service: st.svc, TrustedProxy: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := httptest.NewServer(srv.Handler())
+	t.Cleanup(backend.Close)
+	proxy, strays := ingressProxy(t, backend.URL)
+	t.Cleanup(proxy.Close)
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithErrorf(t.Logf))
+	defer cancelBrowser()
+
+	page := proxy.URL + ingressPrefix + "/"
+	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		start := time.Now()
+		if err := chromedp.Do(browser, actions...); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		t.Logf("%s: %s", step, time.Since(start).Round(time.Millisecond))
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(browser, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return strings.TrimSpace(s)
+	}
+	poll := func(step, expr string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			if _, err := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(20*time.Second))(ctx, tg); err != nil {
+				return fmt.Errorf("%s: %w", step, err)
+			}
+			return nil
+		})
+	}
+	lightMode := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}},
+		})
+		return err
+	})
+
+	do("open the page",
+		lightMode,
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(chromedp.CSS(`#syncline`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-status="accepted"]`)),
+		poll("the event stream connects", `document.body.dataset.live === "sse"`),
+	)
+
+	do("fill in and send the create form",
+		chromedp.Click(chromedp.CSS(`#create-card > summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`#email`)),
+		chromedp.SendKeys(chromedp.CSS(`#email`), "guest@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`#name`), "Alice Guest"),
+		chromedp.SetValue(chromedp.CSS(`#language`), "de"),
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#create input[name="lock"][value="%d"]`, st.lock.ID))),
+		chromedp.Click(chromedp.CSS(`#create-submit`)),
+		poll("the new invitation appears", `[...document.querySelectorAll("#rows .guest-email")].some(e => e.textContent === "guest@example.com")`),
+	)
+	id, err := chromedp.Run(browser, chromedp.Evaluate[string](
+		`[...document.querySelectorAll("#rows tr")].find(r => r.querySelector(".guest-email")?.textContent === "guest@example.com").dataset.id`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := fmt.Sprintf(`tr[data-id="%s"]`, id)
+	if got := text(row + ` .badge`); got != "Pending" {
+		t.Fatalf("the new invitation shows %q, want Pending", got)
+	}
+	if got := text(row + ` td.resends`); got != "0" {
+		t.Fatalf("a new invitation shows %q re-sends, want 0", got)
+	}
+
+	do("re-send with confirmation",
+		chromedp.Click(chromedp.CSS(row+` button[data-action="resend"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm`)),
+		chromedp.Click(chromedp.CSS(`#confirm-ok`)),
+		poll("re-sends becomes 1", fmt.Sprintf(`document.querySelector('%s td.resends')?.textContent.trim() === "1"`, row)),
+	)
+	inv, err := st.svc.Invitation(bridge.InviteID(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.ResendCount != 1 {
+		t.Errorf("the service counts %d re-sends, want 1", inv.ResendCount)
+	}
+	if last := lastOf(inv.History, bridge.EventResent); last.Actor != "web:tester" {
+		t.Errorf("the re-send was recorded for %q, want web:tester (from X-Remote-User-Name)", last.Actor)
+	}
+
+	// The guest redeems the code; the next sync notices and the page follows
+	// by itself, without a reload.
+	if err := st.sim.Accept(inv.SmartlockID, inv.AccountUserID); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.svc.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	do("see it accepted without reloading", chromedp.WaitVisible(chromedp.CSS(row+`[data-status="accepted"]`)))
+	if got := text(row + ` .badge`); got != "Accepted" {
+		t.Fatalf("the invitation shows %q after the guest accepted, want Accepted", got)
+	}
+
+	do("open the history",
+		chromedp.Click(chromedp.CSS(row+` button[data-action="history"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#details .history`)),
+	)
+	history := text(`#details .history`)
+	for _, want := range []string{"Created", "Resent", "Accepted", "by web:tester"} {
+		if !strings.Contains(history, want) {
+			t.Errorf("the history dialog lacks %q:\n%s", want, history)
+		}
+	}
+	do("close the history", chromedp.Click(chromedp.CSS(`#details form button`)), chromedp.WaitNotVisible(chromedp.CSS(`#details`)))
+
+	if n := strays.Load(); n > 0 {
+		t.Errorf("%d requests left the ingress path", n)
+	}
+
+	if *update {
+		if _, err := st.svc.Revoke(ctx, bridge.InviteID(fmt.Sprintf("%d-%d", st.lock.ID, st.ben)), "web:tester"); err != nil {
+			t.Fatal(err)
+		}
+		do("the revocation shows", chromedp.WaitVisible(chromedp.CSS(`tr[data-status="revoked"]`)))
+		if _, err := chromedp.Run(browser, chromedp.Evaluate[bool](
+			`document.querySelector("#create-card").open = false; document.querySelector("#toast").hidden = true; document.activeElement.blur(); true`)); err != nil {
+			t.Fatal(err)
+		}
+		png, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "screenshot.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func lastOf(h []bridge.HistoryEntry, ev bridge.EventType) bridge.HistoryEntry {
+	for i := len(h) - 1; i >= 0; i-- {
+		if h[i].Event == ev {
+			return h[i]
+		}
+	}
+	return bridge.HistoryEntry{}
+}
