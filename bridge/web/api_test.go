@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -364,4 +365,30 @@ func TestHealthz(t *testing.T) {
 	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"status":"ok"}` {
 		t.Errorf("healthz: %d %s", rec.Code, rec.Body)
 	}
+}
+
+func TestBackup(t *testing.T) {
+	t.Run("not offered", func(t *testing.T) {
+		s, _ := newTestServer(t, nil)
+		wantProblem(t, do(t, s.Handler(), "GET", "/api/v1/backup", ""), 403, "offers no backups")
+	})
+	t.Run("download", func(t *testing.T) {
+		s, _ := newTestServer(t, func(o *web.Options) {
+			o.Backup = func(path string) error { return os.WriteFile(path, []byte("bolt file"), 0o600) }
+		})
+		rec := do(t, s.Handler(), "GET", "/api/v1/backup", "")
+		if rec.Code != 200 || rec.Body.String() != "bolt file" ||
+			rec.Header().Get("Content-Disposition") != `attachment; filename="nuki-invites-20260504-120000.db"` {
+			t.Errorf("backup: %d %q %q", rec.Code, rec.Header().Get("Content-Disposition"), rec.Body)
+		}
+	})
+	t.Run("failure", func(t *testing.T) {
+		s, _ := newTestServer(t, func(o *web.Options) {
+			o.Backup = func(path string) error { return errors.New("disk full") }
+		})
+		p := wantProblem(t, do(t, s.Handler(), "GET", "/api/v1/backup", ""), 500, "the log has the details")
+		if strings.Contains(p.Detail, "disk full") {
+			t.Error("an unexpected error's text reached the client")
+		}
+	})
 }

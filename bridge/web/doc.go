@@ -19,6 +19,10 @@
 // State-changing requests are also checked with http.CrossOriginProtection,
 // so a page on another site can never act with a user's cookie.
 //
+// GET /api/v1/backup offers a consistent copy of the database when
+// Options.Backup is set; it holds invite codes, so it is behind the same
+// access control as everything else.
+//
 // Errors are answered as application/problem+json (RFC 9457) with a message
 // meant for people; no secret ever appears in one.
 package web

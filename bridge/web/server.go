@@ -66,6 +66,11 @@ type Options struct {
 	// ExposeCodes shows the "Show code" button; the Service decides anyway.
 	ExposeCodes bool
 
+	// Backup, when set, writes a consistent copy of the database to a new
+	// file at path (bolt.Store.BackupFile); GET /api/v1/backup then offers
+	// it as a download. Nil: that route answers 403.
+	Backup func(path string) error
+
 	// Extra handlers served next to ours, keyed by ServeMux pattern
 	// ("POST /webhook/nuki"). They bypass access control.
 	Extra map[string]http.Handler

@@ -112,10 +112,21 @@
   // Relative times ("in 5 h") age; re-render them every minute.
   setInterval(refresh, 60000);
 
+  // Times carry the relative text from the server; the exact moment is
+  // shown in the browser's own time zone (as text in the history, else as a
+  // tooltip).
+  const exact = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
   function localTimes(root) {
     for (const t of root.querySelectorAll("time[datetime]")) {
       const d = new Date(t.getAttribute("datetime"));
-      if (!isNaN(d)) t.title = d.toLocaleString();
+      if (isNaN(d)) continue;
+      if (t.hasAttribute("data-absolute") && !t.dataset.relative) {
+        t.dataset.relative = t.textContent;
+        t.title = t.textContent;
+        t.textContent = exact.format(d);
+      } else if (!t.hasAttribute("data-absolute")) {
+        t.title = exact.format(d);
+      }
     }
   }
 
