@@ -143,7 +143,9 @@ func TestSyncAdoptsAuthorizationsAndUnchangedSyncWritesNothing(t *testing.T) {
 	if got := len(h.svc.Invitations(bridge.Filter{})); got != 1 {
 		t.Errorf("%d invitations, want 1 (keypad codes are not invitations)", got)
 	}
-	h.rec.take()
+	if got := h.rec.take(); !slices.Equal(got, []string{"changed:100-7"}) {
+		t.Errorf("adoption emitted %v, want only the state change", got)
+	}
 
 	commits := h.store.Commits()
 	h.sync()

@@ -144,7 +144,12 @@ func (s *Service) diff(snap Snapshot, now time.Time) *change {
 			inv = s.adopt(a, now)
 		}
 		types := s.observe(&inv, a, locks, users, now)
-		if !known || types != nil {
+		if !known {
+			// What happened before we first saw it is history, not news:
+			// Home Assistant gets the state, not a burst of old events.
+			types = []EventType{EventChanged}
+		}
+		if types != nil {
 			c.put(inv, now, types...)
 		}
 	}
