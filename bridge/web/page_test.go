@@ -35,6 +35,7 @@ func TestPageShowsInvitations(t *testing.T) {
 		`<strong>Synced with Nuki Web</strong> · last sync <time datetime="2026-05-04T11:57:00Z">3 min ago</time>`,
 		`<input type="checkbox" name="lock" value="22"> Garden gate`,
 		`<option value="pending,expiring_soon,failed">Open</option>`,
+		`aria-label="Re-send to Alice for Front door"`, // each row's buttons say whose they are
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("the page lacks %q", want)
