@@ -16,46 +16,72 @@ var Languages = []string{"en", "de", "es", "fr", "it", "nl", "cs", "sk"}
 
 const maxAuthName = 32 // Nuki's limit for an authorization's name
 
-// validate checks a create request and fills in defaults. Every problem is
-// reported at once.
-func (s *Service) validate(r *CreateRequest) error {
+// Check normalises a create request (trims, lower-cases the language, fills
+// in the defaults) and checks everything that needs no Nuki Web account: the
+// error wraps ErrInvalid and names every problem at once. Service.Create
+// calls it; so may anything that wants to refuse bad input early.
+func (r *CreateRequest) Check() error {
+	if problems := r.problems(); len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func (r *CreateRequest) problems() []string {
 	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	r.RequestID = strings.TrimSpace(r.RequestID)
 	r.Email = strings.TrimSpace(r.Email)
 	r.Name = strings.TrimSpace(r.Name)
+	if len(r.RequestID) > 128 {
+		bad("request_id must be at most 128 characters")
+	}
 	if r.Email == "" {
-		problems = append(problems, "email is required")
-	} else if a, err := mail.ParseAddress(r.Email); err != nil || a.Address != r.Email {
-		problems = append(problems, fmt.Sprintf("email %q is not a valid address", r.Email))
+		bad("email is required")
+	} else if a, err := mail.ParseAddress(r.Email); err != nil || a.Address != r.Email ||
+		!strings.Contains(r.Email[strings.LastIndex(r.Email, "@"):], ".") {
+		bad("email %q is not an email address like guest@example.com", r.Email)
 	}
 	if r.Name == "" {
-		problems = append(problems, "name is required")
+		bad("name is required")
+	} else if utf8.RuneCountInString(r.Name) > 100 {
+		bad("name must be at most 100 characters")
 	}
 	r.Language = strings.ToLower(strings.TrimSpace(r.Language))
 	if r.Language == "" {
 		r.Language = "en"
 	} else if !slices.Contains(Languages, r.Language) {
-		problems = append(problems, fmt.Sprintf("language %q is not one Nuki knows (%s)", r.Language, strings.Join(Languages, ", ")))
+		bad("language %q is not one of %s", r.Language, strings.Join(Languages, ", "))
 	}
 	if r.Delivery == "" {
 		r.Delivery = DeliveryNuki
-	}
-	if !r.Delivery.Valid() {
-		problems = append(problems, fmt.Sprintf("delivery %q must be nuki or custom", r.Delivery))
+	} else if !r.Delivery.Valid() {
+		bad("delivery %q must be \"nuki\" or \"custom\"", r.Delivery)
 	}
 	if len(r.SmartlockIDs) == 0 {
-		problems = append(problems, "smartlock_ids must name at least one lock")
+		bad("smartlock_ids must name at least one lock")
 	}
-	s.mu.RLock()
 	for i, id := range r.SmartlockIDs {
-		if _, ok := s.state.Locks[id]; !ok {
-			problems = append(problems, fmt.Sprintf("lock %d is not in the Nuki Web account (sync first, or check the id)", id))
+		if id <= 0 {
+			bad("smartlock_ids: %d is not a lock id", id)
+		} else if slices.Contains(r.SmartlockIDs[:i], id) {
+			bad("smartlock_ids: %d is listed twice", id)
 		}
-		if slices.Contains(r.SmartlockIDs[:i], id) {
-			problems = append(problems, fmt.Sprintf("lock %d is named twice", id))
+	}
+	return append(problems, r.Access.problems()...)
+}
+
+// validate checks a create request against the account as well: every lock
+// must exist, and custom delivery needs the Advanced API.
+func (s *Service) validate(r *CreateRequest) error {
+	problems := r.problems()
+	s.mu.RLock()
+	for _, id := range r.SmartlockIDs {
+		if _, ok := s.state.Locks[id]; !ok && id > 0 {
+			problems = append(problems, fmt.Sprintf("lock %d is not in the Nuki Web account (sync first, or check the id)", id))
 		}
 	}
 	s.mu.RUnlock()
-	problems = append(problems, r.Access.problems()...)
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
 	}
@@ -79,7 +105,7 @@ func (a Access) problems() []string {
 		}
 	}
 	if (a.FromTime != 0 || a.UntilTime != 0) && a.UntilTime <= a.FromTime {
-		p = append(p, "allowed_until_time must be after allowed_from_time")
+		p = append(p, "allowed_until_time must be later in the day than allowed_from_time")
 	}
 	return p
 }

@@ -27,17 +27,18 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// CreateRequest asks for one invitation per lock.
+// CreateRequest asks for one invitation per lock. Its JSON form (see
+// UnmarshalJSON) is what MQTT and the HTTP API take.
 type CreateRequest struct {
-	RequestID     string   `json:"request_id"` // optional; the same id never creates twice
-	Email         string   `json:"email"`
-	Name          string   `json:"name"`
-	Language      string   `json:"language"` // en de es fr it nl cs sk; default en
-	SmartlockIDs  []int64  `json:"smartlock_ids"`
-	Delivery      Delivery `json:"delivery"` // default nuki
-	RemoteAllowed bool     `json:"remote_allowed"`
-	Access        Access   `json:"-"`
-	Actor         string   `json:"-"`
+	RequestID     string   // optional; the same id never creates twice
+	Email         string   // required
+	Name          string   // required; the guest's name
+	Language      string   // en de es fr it nl cs sk; default en
+	SmartlockIDs  []int64  // one invitation per lock
+	Delivery      Delivery // default nuki
+	RemoteAllowed bool
+	Access        Access
+	Actor         string // who asks, for the history: "mqtt", "web:alice"
 }
 
 // ResendOptions tunes a re-send. The zero value re-sends with the

@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
 )
@@ -33,16 +31,6 @@ type result struct {
 type envelope struct {
 	RequestID string          `json:"request_id"`
 	Delivery  bridge.Delivery `json:"delivery"` // resend only
-}
-
-// createPayload is bridge.CreateRequest's JSON plus the access window.
-type createPayload struct {
-	bridge.CreateRequest
-	AllowedFrom      string          `json:"allowed_from"`       // RFC 3339
-	AllowedUntil     string          `json:"allowed_until"`      // RFC 3339
-	AllowedWeekdays  json.RawMessage `json:"allowed_weekdays"`   // ["mon","tue"] or Nuki's bitmask
-	AllowedFromTime  string          `json:"allowed_from_time"`  // "HH:MM"
-	AllowedUntilTime string          `json:"allowed_until_time"` // "HH:MM"
 }
 
 // serveCommands is the command worker: it runs one command at a time until
@@ -164,21 +152,16 @@ func (b *Bridge) create(ctx context.Context, payload []byte) result {
 	if len(bytes.TrimSpace(payload)) == 0 {
 		return fail(r, fmt.Errorf("%w: create needs a JSON payload with at least email, name and smartlock_ids", bridge.ErrInvalid))
 	}
-	var p createPayload
-	if err := json.Unmarshal(payload, &p); err != nil {
+	var req bridge.CreateRequest
+	if err := json.Unmarshal(payload, &req); err != nil {
 		// Still answer with the request id when it can be read.
 		var env envelope
 		_ = json.Unmarshal(payload, &env)
 		r.RequestID = env.RequestID
-		return fail(r, fmt.Errorf("%w: the payload is not a create request: %v", bridge.ErrInvalid, err))
-	}
-	r.RequestID = p.RequestID
-	access, err := p.access()
-	if err != nil {
 		return fail(r, err)
 	}
-	req := p.CreateRequest
-	req.Access, req.Actor = access, Actor
+	r.RequestID = req.RequestID
+	req.Actor = Actor
 	invs, err := b.svc.Create(ctx, req)
 	for _, inv := range invs {
 		r.InviteIDs = append(r.InviteIDs, inv.ID)
@@ -188,85 +171,4 @@ func (b *Bridge) create(ctx context.Context, payload []byte) result {
 	}
 	r.OK = true
 	return r
-}
-
-// access turns the payload's access window into Nuki's form.
-func (p createPayload) access() (bridge.Access, error) {
-	var a bridge.Access
-	var err error
-	if a.From, err = parseTime("allowed_from", p.AllowedFrom); err != nil {
-		return a, err
-	}
-	if a.Until, err = parseTime("allowed_until", p.AllowedUntil); err != nil {
-		return a, err
-	}
-	if a.WeekDays, err = parseWeekdays(p.AllowedWeekdays); err != nil {
-		return a, err
-	}
-	if a.FromTime, err = parseClock("allowed_from_time", p.AllowedFromTime); err != nil {
-		return a, err
-	}
-	if a.UntilTime, err = parseClock("allowed_until_time", p.AllowedUntilTime); err != nil {
-		return a, err
-	}
-	return a, nil
-}
-
-func parseTime(field, s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: %s %q is not an RFC 3339 time such as 2026-05-01T18:00:00+02:00", bridge.ErrInvalid, field, s)
-	}
-	return t, nil
-}
-
-// weekdayBits are Nuki's weekday bits: 64 Monday … 1 Sunday.
-var weekdayBits = map[string]int{
-	"mon": 64, "monday": 64, "tue": 32, "tuesday": 32, "wed": 16, "wednesday": 16,
-	"thu": 8, "thursday": 8, "fri": 4, "friday": 4, "sat": 2, "saturday": 2, "sun": 1, "sunday": 1,
-}
-
-// parseWeekdays accepts a list of day names (mon, Tuesday, …) or Nuki's
-// bitmask; absent or null means every day (0).
-func parseWeekdays(raw json.RawMessage) (int, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return 0, nil
-	}
-	var mask int
-	if err := json.Unmarshal(raw, &mask); err == nil {
-		if mask < 0 || mask > 127 {
-			return 0, fmt.Errorf("%w: allowed_weekdays %d is not a Nuki weekday bitmask (0-127, 64 = Monday … 1 = Sunday)", bridge.ErrInvalid, mask)
-		}
-		return mask, nil
-	}
-	var names []string
-	if err := json.Unmarshal(raw, &names); err != nil {
-		return 0, fmt.Errorf("%w: allowed_weekdays must be a list of day names such as [\"mon\",\"tue\"] or a bitmask", bridge.ErrInvalid)
-	}
-	for _, n := range names {
-		bit, ok := weekdayBits[strings.ToLower(strings.TrimSpace(n))]
-		if !ok {
-			return 0, fmt.Errorf("%w: allowed_weekdays: %q is not a day (mon, tue, wed, thu, fri, sat, sun)", bridge.ErrInvalid, n)
-		}
-		mask |= bit
-	}
-	return mask, nil
-}
-
-// parseClock reads "HH:MM" as minutes from midnight.
-func parseClock(field, s string) (int, error) {
-	if s == "" {
-		return 0, nil
-	}
-	h, m, ok := strings.Cut(s, ":")
-	hh, err1 := strconv.Atoi(h)
-	mm, err2 := strconv.Atoi(m)
-	if !ok || err1 != nil || err2 != nil || len(m) != 2 || hh < 0 || hh > 23 || mm < 0 || mm > 59 {
-		return 0, fmt.Errorf("%w: %s %q is not a time of day such as 08:30", bridge.ErrInvalid, field, s)
-	}
-	return hh*60 + mm, nil
 }

@@ -65,7 +65,7 @@ func TestCommands(t *testing.T) {
 			want: map[string]any{"ok": false, "request_id": "c2"}, wantError: "email", wantCall: "create "},
 		{name: "create with an unknown weekday", topic: "invite/create",
 			payload: `{"request_id":"c3","email":"x@example.com","smartlock_ids":[101],"allowed_weekdays":["funday"]}`,
-			want:    map[string]any{"ok": false, "request_id": "c3"}, wantError: `"funday" is not a day`},
+			want:    map[string]any{"ok": false, "request_id": "c3"}, wantError: `"funday" is not one of mon`},
 		{name: "create with a bitmask out of range", topic: "invite/create",
 			payload: `{"email":"x@example.com","smartlock_ids":[101],"allowed_weekdays":128}`,
 			want:    map[string]any{"ok": false}, wantError: "bitmask"},
@@ -78,7 +78,7 @@ func TestCommands(t *testing.T) {
 		{name: "create without payload", topic: "invite/create",
 			want: map[string]any{"command": "create", "ok": false}, wantError: "needs a JSON payload"},
 		{name: "create with bad JSON", topic: "invite/create", payload: `{"request_id":"c4","smartlock_ids":"all"}`,
-			want: map[string]any{"command": "create", "ok": false, "request_id": "c4"}, wantError: "not a create request"},
+			want: map[string]any{"command": "create", "ok": false, "request_id": "c4"}, wantError: "smartlock_ids must be a list of lock ids"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

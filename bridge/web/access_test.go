@@ -59,7 +59,7 @@ func TestAddonModeRecordsHomeAssistantUser(t *testing.T) {
 			if last := inv.History[len(inv.History)-1]; last.Actor != tt.want {
 				t.Errorf("history records actor %q, want %q", last.Actor, tt.want)
 			}
-			rec = do(t, s.Handler(), "POST", "/api/v1/invitations", `{"email":"g@example.com","smartlock_ids":[11]}`, hdr...)
+			rec = do(t, s.Handler(), "POST", "/api/v1/invitations", `{"email":"g@example.com","name":"G","smartlock_ids":[11]}`, hdr...)
 			if rec.Code != 201 || f.lastCreate.Actor != tt.want {
 				t.Errorf("create: %d, actor %q, want %q", rec.Code, f.lastCreate.Actor, tt.want)
 			}

@@ -58,16 +58,12 @@ func (s *Server) getInvitation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createInvitations(w http.ResponseWriter, r *http.Request) {
-	var body createBody
-	if p := decodeJSON(w, r, &body, false); p != nil {
+	var req bridge.CreateRequest
+	if p := decodeJSON(w, r, &req, false); p != nil {
 		writeProblem(w, *p)
 		return
 	}
-	req, err := body.toCreateRequest(actorOf(r))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	req.Actor = actorOf(r)
 	created, err := s.svc.Create(r.Context(), req)
 	if err != nil {
 		s.fail(w, r, err)

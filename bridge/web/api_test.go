@@ -202,7 +202,7 @@ func TestCreate(t *testing.T) {
 	}
 
 	t.Run("defaults and bitmask", func(t *testing.T) {
-		rec := do(t, s.Handler(), "POST", "/api/v1/invitations", `{"email":"x@example.org","smartlock_ids":[11],"allowed_weekdays":127}`)
+		rec := do(t, s.Handler(), "POST", "/api/v1/invitations", `{"email":"x@example.org","name":"X","smartlock_ids":[11],"allowed_weekdays":127}`)
 		if rec.Code != 201 {
 			t.Fatalf("status %d: %s", rec.Code, rec.Body)
 		}
@@ -221,11 +221,11 @@ func TestCreateRefusesBadBodies(t *testing.T) {
 	}{
 		{"empty", "", 400, "needs a JSON body"},
 		{"not json", "email=x", 400, "not valid JSON"},
-		{"array", `[]`, 400, "expected a JSON object"},
+		{"array", `[]`, 400, "the request must be a JSON object"},
 		{"two objects", `{"email":"a@b.example","smartlock_ids":[11]} {}`, 400, "exactly one JSON object"},
 		{"unknown field", `{"email":"a@b.example","smartlock_ids":[11],"admin":true}`, 400, `unknown field "admin"`},
-		{"wrong type", `{"email":"a@b.example","smartlock_ids":"11"}`, 400, "smartlock_ids must be a list of numbers"},
-		{"missing email and locks", `{}`, 400, "email is required; smartlock_ids must name at least one lock"},
+		{"wrong type", `{"email":"a@b.example","smartlock_ids":"11"}`, 400, "smartlock_ids must be a list of lock ids"},
+		{"missing everything", `{}`, 400, "email is required; name is required; smartlock_ids must name at least one lock"},
 		{"bad email", `{"email":"Guest <g@example.com>","smartlock_ids":[11]}`, 400, `email "Guest <g@example.com>" is not an email address`},
 		{"email without domain dot", `{"email":"g@localhost","smartlock_ids":[11]}`, 400, "is not an email address"},
 		{"language", `{"email":"g@example.com","smartlock_ids":[11],"language":"pt"}`, 400, `language "pt" is not one of en, de`},
@@ -234,12 +234,12 @@ func TestCreateRefusesBadBodies(t *testing.T) {
 		{"delivery", `{"email":"g@example.com","smartlock_ids":[11],"delivery":"post"}`, 400, `delivery "post" must be "nuki" or "custom"`},
 		{"from", `{"email":"g@example.com","smartlock_ids":[11],"allowed_from":"tomorrow"}`, 400, `allowed_from "tomorrow" must be an RFC 3339 time`},
 		{"until before from", `{"email":"g@example.com","smartlock_ids":[11],"allowed_from":"2026-05-05T08:00:00Z","allowed_until":"2026-05-04T08:00:00Z"}`, 400, "allowed_until must be after allowed_from"},
-		{"weekday name", `{"email":"g@example.com","smartlock_ids":[11],"allowed_weekdays":["monday"]}`, 400, `"monday" is not one of mon, tue`},
+		{"weekday name", `{"email":"g@example.com","smartlock_ids":[11],"allowed_weekdays":["funday"]}`, 400, `"funday" is not one of mon, tue`},
 		{"weekday mask", `{"email":"g@example.com","smartlock_ids":[11],"allowed_weekdays":128}`, 400, "bitmask from 0 to 127"},
 		{"weekday type", `{"email":"g@example.com","smartlock_ids":[11],"allowed_weekdays":"mon"}`, 400, `allowed_weekdays must be a list such as ["mon","tue"]`},
 		{"clock", `{"email":"g@example.com","smartlock_ids":[11],"allowed_from_time":"8:30"}`, 400, `allowed_from_time "8:30" must be a time of day as HH:MM`},
 		{"clock order", `{"email":"g@example.com","smartlock_ids":[11],"allowed_from_time":"18:00","allowed_until_time":"08:00"}`, 400, "later in the day"},
-		{"unknown lock (service)", `{"email":"g@example.com","smartlock_ids":[99]}`, 400, "no lock 99"},
+		{"unknown lock (service)", `{"email":"g@example.com","name":"G","smartlock_ids":[99]}`, 400, "no lock 99"},
 		{"too large", `{"email":"g@example.com","name":"` + strings.Repeat("x", 70<<10) + `","smartlock_ids":[11]}`, 413, "at most 64 KiB"},
 	}
 	for _, tt := range tests {

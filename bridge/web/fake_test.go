@@ -122,6 +122,9 @@ func (f *fakeService) SyncState() bridge.SyncState {
 }
 
 func (f *fakeService) Create(ctx context.Context, r bridge.CreateRequest) ([]bridge.Invitation, error) {
+	if err := r.Check(); err != nil { // as the real Service does first
+		return nil, err
+	}
 	f.mu.Lock()
 	f.lastCreate = r
 	if err := f.fail["Create"]; err != nil {
