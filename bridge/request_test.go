@@ -38,7 +38,7 @@ func TestCreateRequestJSON(t *testing.T) {
 func TestCreateRequestJSONRefusesBadInput(t *testing.T) {
 	tests := []struct{ body, want string }{
 		{`[]`, "must be a JSON object"},
-		{`{"email":`, "not valid JSON"},
+		{`{"name":5}`, "name must be a string"},
 		{`{"emial":"a@example.com"}`, `unknown field "emial"`},
 		{`{"smartlock_ids":"1"}`, "smartlock_ids must be a list of lock ids"},
 		{`{"allowed_from":"tomorrow","allowed_from_time":"8:30"}`, `+02:00; allowed_from_time "8:30" must be a time of day`},
