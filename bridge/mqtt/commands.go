@@ -158,6 +158,9 @@ func (b *Bridge) create(ctx context.Context, payload []byte) result {
 		var env envelope
 		_ = json.Unmarshal(payload, &env)
 		r.RequestID = env.RequestID
+		if !errors.Is(err, bridge.ErrInvalid) { // not even JSON
+			err = fmt.Errorf("%w: the payload is not a JSON create request: %v", bridge.ErrInvalid, err)
+		}
 		return fail(r, err)
 	}
 	r.RequestID = req.RequestID
