@@ -243,12 +243,11 @@ func (s *Service) send(ctx context.Context, invs []Invitation, d Delivery, now t
 			}
 		}
 	} else {
+		// A 409 after a crash may mean the authorization was created just
+		// before it: the invitation stays failed until the next sync sees
+		// that authorization and takes it as this invitation's sending.
 		for i, inv := range invs {
 			errs[i] = s.nuki.CreateAuth(ctx, inv.SmartlockID, grant)
-			var nerr *NukiError
-			if errors.As(errs[i], &nerr) && nerr.Status == 409 && inv.Replacing && inv.Send > 0 {
-				errs[i] = nil // created before a crash; Nuki holds one per user and lock
-			}
 		}
 	}
 	for i := range invs {
