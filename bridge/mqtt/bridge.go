@@ -213,6 +213,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// What is queued already still goes out before "offline".
+			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			b.drain(final)
+			cancel()
 			return nil
 		case <-b.connected:
 			if b.ready {
