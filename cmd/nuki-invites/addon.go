@@ -9,6 +9,7 @@ import (
 	"github.com/nuki-invites/nuki-invites/addon"
 	"github.com/nuki-invites/nuki-invites/bridge"
 	"github.com/nuki-invites/nuki-invites/bridge/config"
+	"github.com/nuki-invites/nuki-invites/bridge/mqtt"
 )
 
 // addonCommand runs the daemon as a Home Assistant add-on: the options come
@@ -30,7 +31,8 @@ func addonCommand(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("add-on configuration:\n%w", err)
 	}
 	logger := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	d, err := newDaemon(ctx, cfg, logger, nil)
+	mqtt.RoutePahoLogs(logger) // process-wide: once, here
+	d, err := newDaemon(ctx, cfg, logger, wiring{})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/nuki-invites/nuki-invites/bridge/bolt"
 	"github.com/nuki-invites/nuki-invites/bridge/config"
 	"github.com/nuki-invites/nuki-invites/bridge/mail"
+	"github.com/nuki-invites/nuki-invites/bridge/mqtt"
 	"github.com/nuki-invites/nuki-invites/bridge/nukiweb"
 	"github.com/nuki-invites/nuki-invites/bridge/schedule"
 )
@@ -27,6 +28,7 @@ const shutdownTimeout = 10 * time.Second
 type daemon struct {
 	cfg   config.Config
 	log   *slog.Logger
+	now   func() time.Time
 	store *bolt.Store
 	svc   *bridge.Service
 	parts []part
@@ -49,17 +51,24 @@ func runCommand(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	logger := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	d, err := newDaemon(ctx, cfg, logger, nil)
+	mqtt.RoutePahoLogs(logger) // process-wide: once, here
+	d, err := newDaemon(ctx, cfg, logger, wiring{})
 	if err != nil {
 		return err
 	}
 	return d.Run(ctx)
 }
 
-// newDaemon opens the store and wires every part. httpClient talks to Nuki
-// Web; nil takes the client's default. On error nothing is left open.
-func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, httpClient *http.Client) (_ *daemon, err error) {
-	d := &daemon{cfg: cfg, log: logger}
+// wiring is what tests inject into a daemon; the zero value is production.
+type wiring struct {
+	httpClient *http.Client     // talks to Nuki Web; the client's default when nil
+	now        func() time.Time // the clock; time.Now when nil
+}
+
+// newDaemon opens the store and wires every part. On error nothing is left
+// open.
+func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, w wiring) (_ *daemon, err error) {
+	d := &daemon{cfg: cfg, log: logger, now: w.now}
 	logger.Info("starting nuki-invites", "version", version, "db", cfg.DBPath, "nuki", cfg.NukiAPIURL)
 
 	d.store, err = bolt.Open(cfg.DBPath, bolt.Options{Logger: logger})
@@ -91,11 +100,11 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, http
 		}
 	}
 
-	nuki := nukiweb.New(cfg.NukiAPIURL, cfg.NukiAPIToken, nukiweb.Options{HTTPClient: httpClient, Logger: logger})
+	nuki := nukiweb.New(cfg.NukiAPIURL, cfg.NukiAPIToken, nukiweb.Options{HTTPClient: w.httpClient, Logger: logger, Now: w.now})
 	d.svc = bridge.NewService(d.store, nuki, mailer, bridge.Options{
 		Validity: cfg.InviteValidity, ReminderBefore: cfg.ReminderBefore, ResendCooldown: cfg.ResendCooldown,
 		AutoResendAfter: cfg.AutoResendAfter, AutoResendOnExpiry: cfg.AutoResendOnExpiry, AutoResendMax: cfg.AutoResendMax,
-		AdvancedAPI: cfg.NukiAdvancedAPI, ExposeCodes: cfg.ExposeCodes, AdminEmail: cfg.AdminEmail, Logger: logger,
+		AdvancedAPI: cfg.NukiAdvancedAPI, ExposeCodes: cfg.ExposeCodes, AdminEmail: cfg.AdminEmail, Now: w.now, Logger: logger,
 	})
 	if err := d.svc.Open(ctx); err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nuki-invites/nuki-invites/bridge"
 	"github.com/nuki-invites/nuki-invites/bridge/config"
+	"github.com/nuki-invites/nuki-invites/bridge/mqtt"
 	"github.com/nuki-invites/nuki-invites/bridge/mqtt/embedded"
 	"github.com/nuki-invites/nuki-invites/bridge/nukisim"
 )
@@ -82,7 +83,8 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("demo configuration:\n%w", err)
 	}
-	d, err := newDaemon(ctx, cfg, logger, nil)
+	mqtt.RoutePahoLogs(logger)
+	d, err := newDaemon(ctx, cfg, logger, wiring{})
 	if err != nil {
 		return err
 	}

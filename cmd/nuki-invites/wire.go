@@ -20,18 +20,17 @@ func (d *daemon) wireOutside(cfg config.Config, logger *slog.Logger) error {
 	}
 	srv, err := web.New(web.Options{
 		Service: d.svc, Addr: cfg.HTTPAddr, TrustedProxy: cfg.HTTPTrustedProxy, APIToken: cfg.APIToken,
-		ExposeCodes: cfg.ExposeCodes, Extra: extra, Backup: d.store.BackupFile, Logger: logger,
+		ExposeCodes: cfg.ExposeCodes, Extra: extra, Backup: d.store.BackupFile, Now: d.now, Logger: logger,
 	})
 	if err != nil {
 		return err
 	}
 	d.parts = append(d.parts, part{"web", srv.Run})
 
-	mqtt.RoutePahoLogs(logger)
 	ha := mqtt.New(d.svc, d.store, mqtt.Options{
 		URL: cfg.MQTTURL, Username: cfg.MQTTUsername, Password: cfg.MQTTPassword, ClientID: cfg.MQTTClientID,
 		CAFile: cfg.MQTTCAFile, Insecure: cfg.MQTTInsecure, BaseTopic: cfg.MQTTBaseTopic,
-		DiscoveryPrefix: cfg.MQTTDiscoveryPrefix, Retention: cfg.HARetention, Version: version, Logger: logger,
+		DiscoveryPrefix: cfg.MQTTDiscoveryPrefix, Retention: cfg.HARetention, Version: version, Now: d.now, Logger: logger,
 	})
 	d.svc.Subscribe(ha)
 	d.parts = append(d.parts, part{"mqtt", ha.Run})
