@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/bolt"
 	"github.com/nuki-invites/nuki-invites/bridge/config"
 	"github.com/nuki-invites/nuki-invites/bridge/mail/mailtest"
 	"github.com/nuki-invites/nuki-invites/bridge/mqtt/mqtttest"
@@ -335,6 +336,23 @@ func TestEndToEnd(t *testing.T) {
 	if n := len(e.sim.Emails()); n != 3 {
 		t.Errorf("%d Nuki emails, want 3 (create, re-send, retried re-send)", n)
 	}
+
+	// A hot backup while the daemon holds the database.
+	t.Setenv("DB_PATH", e.env["DB_PATH"])
+	t.Setenv("HTTP_ADDR", e.env["HTTP_ADDR"])
+	dest := filepath.Join(t.TempDir(), "hot-backup.db")
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"backup", dest}, &out, &errOut); err != nil {
+		t.Fatalf("backup while running: %v", err)
+	}
+	copyStore, err := bolt.Open(dest, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := copyStore.Load(context.Background()); err != nil || len(st.Invitations) != 2 {
+		t.Errorf("the hot backup holds %d invitations (err %v), want 2", len(st.Invitations), err)
+	}
+	copyStore.Close()
 
 	// No secret anywhere it must not be.
 	e.stop()
