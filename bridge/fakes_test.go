@@ -215,6 +215,17 @@ func (f *fakeNuki) DeleteAuth(_ context.Context, lock int64, id string) error {
 	return nil
 }
 
+func (f *fakeNuki) FindAuth(_ context.Context, lock, user int64) (bridge.Auth, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, a := range f.auths {
+		if a.SmartlockID == lock && a.AccountUserID == user {
+			return a, nil
+		}
+	}
+	return bridge.Auth{}, fmt.Errorf("auth: %w", bridge.ErrNotFound)
+}
+
 // accept redeems the invitation of user on lock as the Nuki app would.
 func (f *fakeNuki) accept(t *testing.T, lock, user int64) {
 	t.Helper()

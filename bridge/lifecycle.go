@@ -243,11 +243,16 @@ func (s *Service) send(ctx context.Context, invs []Invitation, d Delivery, now t
 			}
 		}
 	} else {
-		// A 409 after a crash may mean the authorization was created just
-		// before it: the invitation stays failed until the next sync sees
-		// that authorization and takes it as this invitation's sending.
 		for i, inv := range invs {
 			errs[i] = s.nuki.CreateAuth(ctx, inv.SmartlockID, grant)
+			var nerr *NukiError
+			if errors.As(errs[i], &nerr) && nerr.Status == 409 && inv.Replacing {
+				// Nuki holds one app authorization per user and lock: if a
+				// new one is there, it was created just before a crash.
+				if a, err := s.nuki.FindAuth(ctx, inv.SmartlockID, inv.AccountUserID); err == nil && a.ID != inv.PrevAuthID {
+					errs[i] = nil
+				}
+			}
 		}
 	}
 	for i := range invs {
@@ -329,6 +334,12 @@ func (s *Service) resend(ctx context.Context, id InviteID, o ResendOptions, auto
 		return Invitation{}, fmt.Errorf("%w: custom delivery needs the Nuki Advanced API: set NUKI_ADVANCED_API=true", ErrDisabled)
 	}
 
+	if inv.AuthID == "" && !inv.Replacing {
+		// Not seen by a sync yet: ask Nuki which authorization to replace.
+		if err := s.findAuth(ctx, &inv); err != nil {
+			return Invitation{}, fmt.Errorf("re-sending %s: %w", id, err)
+		}
+	}
 	// Claim first: from here a crash leaves an invitation the scheduler
 	// finishes, never one a sync takes for revoked.
 	if !inv.Replacing {
@@ -411,6 +422,12 @@ func (s *Service) Revoke(ctx context.Context, id InviteID, actor string) (Invita
 		return Invitation{}, fmt.Errorf("%w: the invitation was revoked on %s already", ErrConflict, inv.RevokedAt.Format("2006-01-02 15:04 MST"))
 	}
 	inv = inv.Clone()
+	if inv.AuthID == "" {
+		// Not seen by a sync yet: find it, or a sync would bring it back.
+		if err := s.findAuth(ctx, &inv); err != nil {
+			return Invitation{}, fmt.Errorf("revoking %s: %w", id, err)
+		}
+	}
 	for _, authID := range []string{inv.AuthID, inv.PrevAuthID} {
 		if authID == "" {
 			continue
@@ -432,6 +449,21 @@ func (s *Service) Revoke(ctx context.Context, id InviteID, actor string) (Invita
 	}
 	s.log.Info("invitation revoked", "invite", id, "actor", actor)
 	return s.Invitation(id)
+}
+
+// findAuth fills in the id of the invitation's authorization from Nuki Web,
+// when there is one and it is not the one a re-send replaced.
+func (s *Service) findAuth(ctx context.Context, inv *Invitation) error {
+	a, err := s.nuki.FindAuth(ctx, inv.SmartlockID, inv.AccountUserID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case a.ID != inv.PrevAuthID:
+		inv.AuthID = a.ID
+	}
+	return nil
 }
 
 // RevealCode returns the invite code and records who asked. ErrDisabled unless

@@ -131,9 +131,17 @@ type Authorizer interface {
 	DeleteAuth(ctx context.Context, smartlockID int64, authID string) error
 }
 
+// AuthFinder looks up the app authorization of one user on one lock, for an
+// action that must not wait for the next sync. None: an error matching
+// ErrNotFound.
+type AuthFinder interface {
+	FindAuth(ctx context.Context, smartlockID, accountUserID int64) (Auth, error)
+}
+
 // Nuki is everything the Service needs of Nuki Web.
 type Nuki interface {
 	Fetcher
 	Directory
 	Authorizer
+	AuthFinder
 }

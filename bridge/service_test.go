@@ -567,3 +567,28 @@ func TestSecretsRedact(t *testing.T) {
 		t.Errorf("secret marshals to %q", b)
 	}
 }
+
+func TestActionsBeforeTheNextSync(t *testing.T) {
+	h := newHarness(t, bridge.Options{})
+	inv := h.create(bridge.DeliveryNuki, 100)[0]
+	got, err := h.svc.Resend(context.Background(), inv.ID, bridge.ResendOptions{})
+	if err != nil {
+		t.Fatalf("re-send right after creating: %v", err)
+	}
+	if got.ResendCount != 1 || h.nuki.Emails() != 2 || len(h.nuki.deleted) != 1 || len(h.nuki.auths) != 1 {
+		t.Errorf("re-sends %d, Nuki emails %d, deleted %d, authorizations %d; want 1, 2, 1, 1",
+			got.ResendCount, h.nuki.Emails(), len(h.nuki.deleted), len(h.nuki.auths))
+	}
+
+	other := h.create(bridge.DeliveryNuki, 101)[0]
+	if _, err := h.svc.Revoke(context.Background(), other.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	h.sync()
+	if got := h.get(other.ID); got.Status != bridge.StatusRevoked {
+		t.Errorf("revoked before a sync, then synced: %s; the authorization must be gone from Nuki", got.Status)
+	}
+	if got := h.get(inv.ID); got.Status != bridge.StatusPending || got.AuthID == "" {
+		t.Errorf("the re-sent invitation after a sync: %s, auth %q", got.Status, got.AuthID)
+	}
+}

@@ -89,6 +89,31 @@ func (c *Client) FindUser(ctx context.Context, email string) (bridge.User, error
 	return bridge.User{}, fmt.Errorf("account user: %w", bridge.ErrNotFound)
 }
 
+// FindAuth returns the app authorization of a user on a lock in one request
+// (GET /smartlock/auth?accountUserId=…&types=0). None: an error matching
+// bridge.ErrNotFound.
+func (c *Client) FindAuth(ctx context.Context, smartlockID, accountUserID int64) (bridge.Auth, error) {
+	var auths []wireAuth
+	if _, err := c.do(ctx, call{Method: http.MethodGet, Op: "GET /smartlock/auth", Path: "/smartlock/auth",
+		Query: url.Values{"accountUserId": {strconv.FormatInt(accountUserID, 10)}, "types": {strconv.Itoa(bridge.AuthTypeApp)}},
+		Out: &auths}); err != nil {
+		return bridge.Auth{}, err
+	}
+	for i := range auths {
+		w := &auths[i]
+		if w.SmartlockID != smartlockID || w.AccountUserID != accountUserID || w.Type != bridge.AuthTypeApp {
+			continue
+		}
+		a, err := w.auth()
+		if err != nil {
+			return bridge.Auth{}, &bridge.NukiError{Kind: bridge.ErrNukiRejected, Op: "GET /smartlock/auth",
+				Status: http.StatusOK, Description: "unreadable answer", Err: err}
+		}
+		return a, nil
+	}
+	return bridge.Auth{}, fmt.Errorf("app authorization of user %d on lock %d: %w", accountUserID, smartlockID, bridge.ErrNotFound)
+}
+
 // CreateUser creates an account user (PUT /account/user). An email that
 // already exists fails with a *bridge.NukiError of Kind ErrNukiRejected and
 // Status 409; the caller then uses FindUser.

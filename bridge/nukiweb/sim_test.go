@@ -84,11 +84,21 @@ func TestAgainstSimulator(t *testing.T) {
 	if len(auths) != 1 || !auths[0].Access.Until.Equal(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("auths %+v", auths)
 	}
+	found, err := c.FindAuth(ctx, lock, u.ID)
+	if err != nil || found.ID != auths[0].ID {
+		t.Fatalf("FindAuth = %+v, %v; want %s", found, err, auths[0].ID)
+	}
+	if _, err := c.FindAuth(ctx, seeded.Locks[2], u.ID); !errors.Is(err, bridge.ErrNotFound) {
+		t.Fatalf("FindAuth on a lock without one: %v", err)
+	}
 	if err := c.DeleteAuth(ctx, lock, auths[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.DeleteAuth(ctx, lock, auths[0].ID); !errors.Is(err, bridge.ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
+	}
+	if _, err := c.FindAuth(ctx, lock, u.ID); !errors.Is(err, bridge.ErrNotFound) {
+		t.Fatalf("FindAuth after the delete: %v", err)
 	}
 }
 
