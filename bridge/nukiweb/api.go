@@ -96,7 +96,7 @@ func (c *Client) FindAuth(ctx context.Context, smartlockID, accountUserID int64)
 	var auths []wireAuth
 	if _, err := c.do(ctx, call{Method: http.MethodGet, Op: "GET /smartlock/auth", Path: "/smartlock/auth",
 		Query: url.Values{"accountUserId": {strconv.FormatInt(accountUserID, 10)}, "types": {strconv.Itoa(bridge.AuthTypeApp)}},
-		Out: &auths}); err != nil {
+		Out:   &auths}); err != nil {
 		return bridge.Auth{}, err
 	}
 	for i := range auths {
