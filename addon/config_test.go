@@ -262,7 +262,6 @@ var samples = map[string][2]any{
 	"mqtt_base_topic":       {"nuki_invites", "flat_invites"},
 	"mqtt_discovery_prefix": {"homeassistant", "ha"},
 	"ha_retention":          {"168h", "24h"},
-	"api_token":             {"api-a", "api-b"},
 	"log_level":             {"info", "debug"},
 }
 

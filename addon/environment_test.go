@@ -102,7 +102,6 @@ func TestEnvironmentMapsEveryOption(t *testing.T) {
 		"mqtt_base_topic":       "flat",
 		"mqtt_discovery_prefix": "ha",
 		"ha_retention":          "24h",
-		"api_token":             "api-secret",
 		"log_level":             "DEBUG",
 	})
 	configDir := t.TempDir()
@@ -136,7 +135,6 @@ func TestEnvironmentMapsEveryOption(t *testing.T) {
 		"MQTT_BASE_TOPIC":       "flat",
 		"MQTT_DISCOVERY_PREFIX": "ha",
 		"HA_RETENTION":          "24h",
-		"API_TOKEN":             "api-secret",
 		"LOG_LEVEL":             "debug",
 		"DB_PATH":               "/data/nuki-invites.db",
 		"HTTP_ADDR":             "0.0.0.0:8099",

@@ -65,7 +65,6 @@ var mapping = []option{
 	{"mqtt_base_topic", "MQTT_BASE_TOPIC", text},
 	{"mqtt_discovery_prefix", "MQTT_DISCOVERY_PREFIX", text},
 	{"ha_retention", "HA_RETENTION", duration},
-	{"api_token", "API_TOKEN", secret},
 	{"log_level", "LOG_LEVEL", level},
 }
 
