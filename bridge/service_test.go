@@ -592,3 +592,19 @@ func TestActionsBeforeTheNextSync(t *testing.T) {
 		t.Errorf("the re-sent invitation after a sync: %s, auth %q", got.Status, got.AuthID)
 	}
 }
+
+func TestAutoResendAfterLongerThanValidity(t *testing.T) {
+	h := newHarness(t, bridge.Options{AutoResendAfter: 60 * time.Hour, AutoResendMax: 1})
+	inv := h.create(bridge.DeliveryNuki, 100)[0]
+	h.sync()
+	h.clock.Advance(49 * time.Hour) // expired, but not yet 60 h after sending
+	h.tick()
+	if got := h.get(inv.ID); got.Status != bridge.StatusExpired || h.nuki.Emails() != 1 {
+		t.Fatalf("49 h after sending: %s with %d Nuki emails; want expired and no re-send yet", got.Status, h.nuki.Emails())
+	}
+	h.clock.Advance(11 * time.Hour)
+	h.tick()
+	if got := h.get(inv.ID); got.ResendCount != 1 || got.Status != bridge.StatusPending {
+		t.Errorf("60 h after sending: %s with %d re-sends; want one automatic re-send", got.Status, got.ResendCount)
+	}
+}

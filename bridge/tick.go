@@ -87,7 +87,10 @@ func (s *Service) autoResendDue(inv *Invitation) bool {
 	case StatusPending, StatusExpiringSoon:
 		return s.opts.AutoResendAfter > 0 && !now.Before(inv.SentAt.Add(s.opts.AutoResendAfter))
 	case StatusExpired:
-		return s.opts.AutoResendOnExpiry || s.opts.AutoResendAfter > 0
+		// Expired is unused too: AUTO_RESEND_AFTER longer than the validity
+		// re-sends once that long has passed.
+		return s.opts.AutoResendOnExpiry ||
+			s.opts.AutoResendAfter > 0 && !now.Before(inv.SentAt.Add(s.opts.AutoResendAfter))
 	}
 	return false
 }
