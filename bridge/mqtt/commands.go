@@ -128,7 +128,7 @@ func fail(r result, err error) result {
 	r.OK = false
 	r.Error = err.Error()
 	if errors.Is(err, bridge.ErrDisabled) && r.Command == "code/get" {
-		r.Error = "refused: revealing invite codes is disabled; set EXPOSE_CODES=true to allow it"
+		r.Error = "refused: " + r.Error // the Service names the option that allows it
 	}
 	return r
 }
