@@ -106,7 +106,7 @@ func RoutePahoLogs(logger *slog.Logger) {
 	l := logger.With("component", "paho")
 	paho.ERROR = pahoLogger{l, slog.LevelError}
 	paho.CRITICAL = pahoLogger{l, slog.LevelError}
-	paho.WARN = pahoLogger{l, slog.LevelWarn}
+	paho.WARN = pahoLogger{l, slog.LevelDebug} // routine notes ("memorystore wiped"); real trouble comes as ERROR
 	paho.DEBUG = pahoLogger{l, slog.LevelDebug}
 }
 
