@@ -78,6 +78,9 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		"INVITE_VALIDITY": validity.String(), "REMINDER_BEFORE": (*validity * 3 / 10).String(),
 		"RESEND_COOLDOWN": "30s", "REMINDER_SCHEDULE": "@every 10s", "EXPOSE_CODES": "true",
 		"MQTT_URL": mqttURL, "MQTT_CLIENT_ID": "nuki-invites-demo-" + randomHex(3), "HTTP_ADDR": addr,
+		// Topics of its own, so that the demo never touches a real installation's
+		// entities on a shared broker.
+		"MQTT_BASE_TOPIC": demoBaseTopic,
 		"LOG_LEVEL": envOr("LOG_LEVEL", "info"),
 	}, false)
 	if err != nil {
@@ -93,17 +96,20 @@ nuki-invites demo
   web page:      http://%s/
   Nuki Web:      http://%s (simulated; control API under /_sim/)
   MQTT broker:   %s
-  watch it:      mosquitto_sub -h %s -p %s -v -t 'nuki_invites/#' -t 'homeassistant/device/#'
+  watch it:      mosquitto_sub -h %s -p %s -v -t '%s/#' -t 'homeassistant/device/+/config'
   database:      %s (removed on exit)
 Invitations are valid for %s here; guests accept now and then. Ctrl-C stops.
 
-`, addr, simAddr, mqttURL, hostOf(mqttURL), portOf(mqttURL), cfg.DBPath, *validity)
+`, addr, simAddr, mqttURL, hostOf(mqttURL), portOf(mqttURL), demoBaseTopic, cfg.DBPath, *validity)
 
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	life(ctx, d.svc, sim, stdout, logger)
 	return <-done
 }
+
+// demoBaseTopic is the demo's MQTT base topic; its devices' ids derive from it.
+const demoBaseTopic = "nuki_invites_demo"
 
 // demoBroker returns the broker to use: url when something answers there,
 // else an embedded broker on a free port.

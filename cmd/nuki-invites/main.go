@@ -64,6 +64,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "healthcheck":
 		return healthcheckCommand(ctx, args, stderr)
 	case "version":
+		fs := newFlags("version", "version\n\nPrints the version.", stderr)
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
 		fmt.Fprintln(stdout, "nuki-invites", version)
 		return nil
 	case "help", "-h", "-help", "--help":
