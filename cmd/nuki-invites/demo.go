@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +14,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/bolt"
 	"github.com/nuki-invites/nuki-invites/bridge/config"
 	"github.com/nuki-invites/nuki-invites/bridge/mqtt"
 	"github.com/nuki-invites/nuki-invites/bridge/mqtt/embedded"
@@ -81,7 +85,7 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		// Topics of its own, so that the demo never touches a real installation's
 		// entities on a shared broker.
 		"MQTT_BASE_TOPIC": demoBaseTopic,
-		"LOG_LEVEL": envOr("LOG_LEVEL", "info"),
+		"LOG_LEVEL":       envOr("LOG_LEVEL", "info"),
 	}, false)
 	if err != nil {
 		return fmt.Errorf("demo configuration:\n%w", err)
@@ -105,7 +109,45 @@ Invitations are valid for %s here; guests accept now and then. Ctrl-C stops.
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	life(ctx, d.svc, sim, stdout, logger)
-	return <-done
+	if err := <-done; err != nil {
+		return err
+	}
+	return clearDemoTopics(mqttURL, cfg.DBPath, logger)
+}
+
+// clearDemoTopics removes the demo's retained messages (discovery, states,
+// availability) from the broker, so no ghost devices stay behind.
+func clearDemoTopics(url, dbPath string, logger *slog.Logger) error {
+	store, err := bolt.Open(dbPath, bolt.Options{})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	topics, err := store.PublishedDiscovery(ctx)
+	st, lerr := store.Load(ctx)
+	store.Close()
+	if err = errors.Join(err, lerr); err != nil {
+		return err
+	}
+	clear := []string{demoBaseTopic + "/availability", demoBaseTopic + "/bridge/state"}
+	for topic := range topics {
+		clear = append(clear, topic)
+	}
+	for id := range st.Invitations {
+		clear = append(clear, demoBaseTopic+"/invite/"+string(id)+"/state")
+	}
+	client := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("nuki-invites-demo-cleanup-" + randomHex(3)))
+	if t := client.Connect(); !t.WaitTimeout(5*time.Second) || t.Error() != nil {
+		return fmt.Errorf("clearing the demo's retained topics: cannot connect to %s: %v", url, t.Error())
+	}
+	defer client.Disconnect(250)
+	for _, topic := range clear {
+		if t := client.Publish(topic, 1, true, []byte{}); !t.WaitTimeout(5*time.Second) || t.Error() != nil {
+			return fmt.Errorf("clearing %s: %v", topic, t.Error())
+		}
+	}
+	logger.Info("demo topics cleared from the broker", "topics", len(clear))
+	return nil
 }
 
 // demoBaseTopic is the demo's MQTT base topic; its devices' ids derive from it.
