@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 
 	"github.com/nuki-invites/nuki-invites/addon"
 	"github.com/nuki-invites/nuki-invites/bridge"
-	"github.com/nuki-invites/nuki-invites/bridge/config"
-	"github.com/nuki-invites/nuki-invites/bridge/mqtt"
 )
 
 // addonCommand runs the daemon as a Home Assistant add-on: the options come
@@ -26,15 +23,5 @@ func addonCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Parse(environ, true)
-	if err != nil {
-		return fmt.Errorf("add-on configuration:\n%w", err)
-	}
-	logger := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	mqtt.RoutePahoLogs(logger) // process-wide: once, here
-	d, err := newDaemon(ctx, cfg, logger, wiring{})
-	if err != nil {
-		return err
-	}
-	return d.Run(ctx)
+	return serve(ctx, environ, "add-on configuration", stderr)
 }

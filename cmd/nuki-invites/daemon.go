@@ -46,9 +46,16 @@ func runCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Parse(nil, true)
+	return serve(ctx, nil, "configuration", stderr)
+}
+
+// serve parses the configuration from environ (nil: the process
+// environment), then runs the daemon until ctx ends. what names the
+// configuration's source in errors.
+func serve(ctx context.Context, environ map[string]string, what string, stderr io.Writer) error {
+	cfg, err := config.Parse(environ, true)
 	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
+		return fmt.Errorf("%s:\n%w", what, err)
 	}
 	logger := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	mqtt.RoutePahoLogs(logger) // process-wide: once, here
