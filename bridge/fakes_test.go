@@ -63,36 +63,11 @@ func (m *memStore) Commit(_ context.Context, b bridge.Batch) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.commits++
-	for _, l := range b.Locks {
-		m.st.Locks[l.ID] = l
+	b.Invitations = slices.Clone(b.Invitations)
+	for i := range b.Invitations {
+		b.Invitations[i] = b.Invitations[i].Clone()
 	}
-	for _, id := range b.DeleteLocks {
-		delete(m.st.Locks, id)
-	}
-	for _, u := range b.Users {
-		m.st.Users[u.ID] = u
-	}
-	for _, id := range b.DeleteUsers {
-		delete(m.st.Users, id)
-	}
-	for _, a := range b.Auths {
-		m.st.Auths[a.ID] = a
-	}
-	for _, id := range b.DeleteAuths {
-		delete(m.st.Auths, id)
-	}
-	for _, inv := range b.Invitations {
-		m.st.Invitations[inv.ID] = inv.Clone()
-	}
-	for id, c := range b.Codes {
-		m.st.Codes[id] = c
-	}
-	for _, id := range b.DeleteCodes {
-		delete(m.st.Codes, id)
-	}
-	for _, r := range b.Requests {
-		m.st.Requests[r.ID] = r
-	}
+	m.st.Apply(&b)
 	return nil
 }
 

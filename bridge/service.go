@@ -266,40 +266,7 @@ func (s *Service) commit(ctx context.Context, c *change) error {
 	}
 	b := &c.batch
 	s.mu.Lock()
-	st := &s.state
-	for _, l := range b.Locks {
-		st.Locks[l.ID] = l
-	}
-	for _, id := range b.DeleteLocks {
-		delete(st.Locks, id)
-	}
-	for _, u := range b.Users {
-		st.Users[u.ID] = u
-	}
-	for _, id := range b.DeleteUsers {
-		delete(st.Users, id)
-	}
-	for _, a := range b.Auths {
-		st.Auths[a.ID] = a
-	}
-	for _, id := range b.DeleteAuths {
-		delete(st.Auths, id)
-	}
-	for _, inv := range b.Invitations {
-		st.Invitations[inv.ID] = inv
-	}
-	for id, code := range b.Codes {
-		st.Codes[id] = code
-	}
-	for _, id := range b.DeleteCodes {
-		delete(st.Codes, id)
-	}
-	for _, r := range b.Requests {
-		st.Requests[r.ID] = r
-	}
-	for _, id := range b.DeleteRequests {
-		delete(st.Requests, id)
-	}
+	s.state.Apply(b)
 	subs := slices.Clone(s.subs)
 	var sync SyncState
 	if len(b.Invitations) > 0 {

@@ -39,6 +39,29 @@ type Batch struct {
 	DeleteRequests []string
 }
 
+// Apply makes b's changes to st, writes before deletes within each kind (as
+// the store does). The maps must not be nil.
+func (st *State) Apply(b *Batch) {
+	apply(st.Locks, b.Locks, func(l Lock) int64 { return l.ID }, b.DeleteLocks)
+	apply(st.Users, b.Users, func(u User) int64 { return u.ID }, b.DeleteUsers)
+	apply(st.Auths, b.Auths, func(a Auth) string { return a.ID }, b.DeleteAuths)
+	apply(st.Invitations, b.Invitations, func(inv Invitation) InviteID { return inv.ID }, nil)
+	for id, code := range b.Codes {
+		st.Codes[id] = code
+	}
+	apply(st.Codes, nil, nil, b.DeleteCodes)
+	apply(st.Requests, b.Requests, func(r Request) string { return r.ID }, b.DeleteRequests)
+}
+
+func apply[K comparable, V any](m map[K]V, puts []V, key func(V) K, dels []K) {
+	for _, v := range puts {
+		m[key(v)] = v
+	}
+	for _, k := range dels {
+		delete(m, k)
+	}
+}
+
 // Empty reports whether the batch changes nothing.
 func (b *Batch) Empty() bool {
 	return len(b.Locks)+len(b.DeleteLocks)+len(b.Users)+len(b.DeleteUsers)+len(b.Auths)+
