@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/bridgetest"
 )
 
 type harness struct {
 	t     *testing.T
-	clock *clock
+	clock *bridgetest.Clock
 	store *memStore
 	nuki  *fakeNuki
 	mail  *mailbox
@@ -23,7 +24,7 @@ type harness struct {
 
 func newHarness(t *testing.T, opts bridge.Options) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: newClock(), store: newMemStore(), mail: &mailbox{}, opts: opts}
+	h := &harness{t: t, clock: bridgetest.NewClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)), store: newMemStore(), mail: &mailbox{}, opts: opts}
 	h.nuki = newFakeNuki(h.clock.Now, "Front door", "Garage")
 	h.start()
 	h.sync()

@@ -1,17 +1,16 @@
 package mail
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/bridgetest"
 	"github.com/nuki-invites/nuki-invites/bridge/mail/mailtest"
 )
 
@@ -20,25 +19,7 @@ const (
 	smtpPassword = "S3cret-p@ss:word"
 )
 
-// logBuffer collects log output from concurrent writers.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newSender(t *testing.T, smtpURL string, srv *mailtest.Server, logs *logBuffer) *Sender {
+func newSender(t *testing.T, smtpURL string, srv *mailtest.Server, logs *bridgetest.Logs) *Sender {
 	t.Helper()
 	opts := Options{Location: berlin(t), Timeout: 10 * time.Second}
 	if srv != nil {
@@ -67,7 +48,7 @@ func TestSendDeliversWhatTheGuestSees(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := mailtest.Start(t, tc.opts...)
-			logs := &logBuffer{}
+			logs := &bridgetest.Logs{}
 			s := newSender(t, srv.URL(), srv, logs)
 			m := invite(bridge.MessageInvite, "de")
 			m.To = "alice@example.org"
@@ -161,7 +142,7 @@ func TestSendErrorsHideSecrets(t *testing.T) {
 	t.Run("wrong password", func(t *testing.T) {
 		srv := mailtest.Start(t, mailtest.WithSTARTTLS(), mailtest.WithAuth(smtpUser, "the-right-one"))
 		u := url.URL{Scheme: "smtp", Host: srv.Addr, User: url.UserPassword(smtpUser, smtpPassword)}
-		logs := &logBuffer{}
+		logs := &bridgetest.Logs{}
 		s := newSender(t, u.String(), srv, logs)
 		err := s.Send(context.Background(), invite(bridge.MessageInvite, "en"))
 		if err == nil {
@@ -297,7 +278,7 @@ func TestNewSenderChecksTheURL(t *testing.T) {
 
 func TestSendConcurrently(t *testing.T) {
 	srv := mailtest.Start(t, mailtest.WithSTARTTLS(), mailtest.WithAuth(smtpUser, smtpPassword))
-	s := newSender(t, srv.URL(), srv, &logBuffer{})
+	s := newSender(t, srv.URL(), srv, &bridgetest.Logs{})
 	guests := []string{"ann@example.com", "ben@example.com", "cem@example.com", "dan@example.com", "eva@example.com"}
 	errs := make(chan error, len(guests))
 	for _, guest := range guests {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/bridgetest"
 	"github.com/nuki-invites/nuki-invites/bridge/mqtt"
 	"github.com/nuki-invites/nuki-invites/bridge/mqtt/mqtttest"
 )
@@ -23,7 +24,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // so the secrets test can scan them too; pahoLevel is their level (debug,
 // everything).
 var (
-	pahoLogs  logBuffer
+	pahoLogs  bridgetest.Logs
 	pahoLevel slog.LevelVar
 )
 
@@ -70,17 +71,17 @@ type harness struct {
 	url    string
 	base   string
 	prefix string
-	clock  *clock
+	clock  *bridgetest.Clock
 	svc    *fakeService
 	store  *memStore
-	logs   *logBuffer
+	logs   *bridgetest.Logs
 }
 
 func newHarness(t testing.TB, url string, invs ...bridge.Invitation) *harness {
-	c := &clock{now: t0}
+	c := bridgetest.NewClock(t0)
 	h := &harness{
 		t: t, url: url, base: mqtttest.Unique("nit"), prefix: mqtttest.Unique("ha"),
-		clock: c, svc: newFakeService(c.Now, invs...), store: newMemStore(), logs: &logBuffer{},
+		clock: c, svc: newFakeService(c.Now, invs...), store: newMemStore(), logs: &bridgetest.Logs{},
 	}
 	t.Cleanup(func() {
 		if t.Failed() {

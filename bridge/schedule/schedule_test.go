@@ -1,12 +1,11 @@
 package schedule_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"github.com/nuki-invites/nuki-invites/bridge/bridgetest"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,27 +21,9 @@ func TestNewRejectsBadSpecs(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the scheduler's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRunsJobsSurvivesPanicsAndStops(t *testing.T) {
 	var runs atomic.Int32
-	logs := &syncBuffer{}
+	logs := &bridgetest.Logs{}
 	job := func(ctx context.Context) error {
 		switch runs.Add(1) {
 		case 1:

@@ -5,72 +5,35 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
 	"github.com/nuki-invites/nuki-invites/bridge/bolt"
+	"github.com/nuki-invites/nuki-invites/bridge/bridgetest"
 	"github.com/nuki-invites/nuki-invites/bridge/config"
 	"github.com/nuki-invites/nuki-invites/bridge/mail/mailtest"
 	"github.com/nuki-invites/nuki-invites/bridge/mqtt/mqtttest"
 	"github.com/nuki-invites/nuki-invites/bridge/nukisim"
 )
 
-// testClock is a clock the test moves by hand.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-// lockedBuffer collects the daemon's log lines from its goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // e2e is the whole daemon, wired as in production, against the Nuki Web
 // simulator, a real MQTT broker and an SMTP server in the test process.
 type e2e struct {
 	t     *testing.T
-	clock *testClock
+	clock *bridgetest.Clock
 	sim   *nukisim.Sim
 	smtp  *mailtest.Server
 	mqtt  *mqtttest.Client
 	base  string
 	env   map[string]string
-	logs  *lockedBuffer
+	logs  *bridgetest.Logs
 	stop  func()
 	locks []bridge.Lock
 }
@@ -82,7 +45,7 @@ const (
 
 func newE2E(t *testing.T) *e2e {
 	t.Helper()
-	e := &e2e{t: t, clock: &testClock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}, logs: &lockedBuffer{}}
+	e := &e2e{t: t, clock: bridgetest.NewClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)), logs: &bridgetest.Logs{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +93,7 @@ func (e *e2e) start() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := e.logs.Logger()
 	ctx, cancel := context.WithCancel(context.Background())
 	d, err := newDaemon(ctx, cfg, logger, wiring{now: e.clock.Now})
 	if err != nil {
