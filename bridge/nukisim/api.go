@@ -292,21 +292,31 @@ func (s *Sim) putLockAuth(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Sim) putAuths(w http.ResponseWriter, r *http.Request) {
+// decodeMultiCreate reads the body of a create on several locks; on a bad
+// body it answers 400 and returns false. The locks come sorted, once each.
+func decodeMultiCreate(w http.ResponseWriter, r *http.Request, advanced bool) (grant, []int64, bool) {
 	var b wireAuthCreate
 	if !decodeBody(w, r, &b) {
-		return
+		return grant{}, nil, false
 	}
-	g, bad := validateCreate(b, false)
+	g, bad := validateCreate(b, advanced)
 	if bad == "" && len(b.SmartlockIDs) == 0 {
 		bad = "smartlockIds is required"
 	}
 	if bad != "" {
 		writeError(w, http.StatusBadRequest, "Bad parameter: "+bad)
+		return grant{}, nil, false
+	}
+	return g, slices.Compact(slices.Sorted(slices.Values(b.SmartlockIDs))), true
+}
+
+func (s *Sim) putAuths(w http.ResponseWriter, r *http.Request) {
+	g, locks, ok := decodeMultiCreate(w, r, false)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
-	err := s.createAuths(slices.Compact(slices.Sorted(slices.Values(b.SmartlockIDs))), g)
+	err := s.createAuths(locks, g)
 	s.mu.Unlock()
 	if err != nil {
 		writeStateError(w, err)
@@ -324,19 +334,10 @@ type advancedRequest struct {
 }
 
 func (s *Sim) putAdvanced(w http.ResponseWriter, r *http.Request) {
-	var b wireAuthCreate
-	if !decodeBody(w, r, &b) {
+	g, locks, ok := decodeMultiCreate(w, r, true)
+	if !ok {
 		return
 	}
-	g, bad := validateCreate(b, true)
-	if bad == "" && len(b.SmartlockIDs) == 0 {
-		bad = "smartlockIds is required"
-	}
-	if bad != "" {
-		writeError(w, http.StatusBadRequest, "Bad parameter: "+bad)
-		return
-	}
-	locks := slices.Compact(slices.Sorted(slices.Values(b.SmartlockIDs)))
 	s.mu.Lock()
 	req := advancedRequest{id: requestID(), g: g}
 	var unsubscribed []string
