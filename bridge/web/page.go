@@ -138,6 +138,7 @@ type pageData struct {
 	Weekdays    []string
 	Lock        int64
 	Query       string
+	Filtered    bool // a status, lock or text filter is applied
 	Notice      string
 	ExposeCodes bool
 }
@@ -183,6 +184,7 @@ func (s *Server) pageData(r *http.Request) pageData {
 		d.Statuses = append(d.Statuses, option{Value: raw, Label: strings.ReplaceAll(raw, ",", ", "), Selected: true})
 	}
 	d.Lock, d.Query = f.SmartlockID, f.Text
+	d.Filtered = raw != "" || d.Lock != 0 || d.Query != ""
 	d.Invitations = s.svc.Invitations(f)
 	d.Locks = s.svc.Locks()
 	d.LockNames = map[int64]string{}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
 	"github.com/nuki-invites/nuki-invites/bridge/web"
@@ -161,4 +162,45 @@ func TestOnlyRelativeURLs(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestPageShowsWhyAnInvitationFailed(t *testing.T) {
+	s, f := newTestServer(t, nil)
+	seed(f)
+	f.add(bridge.Invitation{SmartlockID: 22, AccountUserID: 9, Name: "Eve", Email: "eve@example.com", Status: bridge.StatusFailed,
+		Send: 1, SentAt: fakeNow.Add(-time.Hour), ExpiresAt: fakeNow.Add(47 * time.Hour), FailedAt: fakeNow, LastError: "lock offline"})
+	html := do(t, s.Handler(), "GET", "/", "").Body.String()
+	row := html[strings.Index(html, `data-id="22-9"`):]
+	row = row[:strings.Index(row, "</tr>")]
+	if want := `<span class="badge failed">Failed</span><span class="status-error" title="lock offline">lock offline</span>`; !strings.Contains(row, want) {
+		t.Errorf("the failed row does not say why under its status:\n%s", row)
+	}
+	if strings.Count(html, `class="status-error"`) != 1 {
+		t.Error("a row that did not fail shows an error")
+	}
+}
+
+func TestPageEmptyStates(t *testing.T) {
+	tests := []struct {
+		name, target string
+		seeded       bool
+		want         string
+	}{
+		{"no invitations at all", "/", false, "No invitations yet. Open <strong>New invitation</strong> above to send the first one."},
+		{"a status nobody has", "/?status=revoked", true, "No invitations match these filters."},
+		{"a lock without invitations", "/?lock=33", true, "No invitations match these filters."},
+		{"a search without hits", "/?q=nobody", true, "No invitations match these filters."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, f := newTestServer(t, nil)
+			if tt.seeded {
+				seed(f)
+			}
+			html := do(t, s.Handler(), "GET", tt.target, "").Body.String()
+			if !strings.Contains(html, `<tr class="empty"><td colspan="7">`+tt.want+`</td></tr>`) {
+				t.Errorf("the empty table does not say %q", tt.want)
+			}
+		})
+	}
 }
