@@ -194,6 +194,14 @@ func TestBrowserInvitationLife(t *testing.T) {
 		}
 		return strings.TrimSpace(s)
 	}
+	hidden := func(sel string) bool {
+		t.Helper()
+		h, err := chromedp.Run(browser, chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector(%q).hidden`, sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return h
+	}
 	poll := func(step, expr string) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			if _, err := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(20*time.Second))(ctx, tg); err != nil {
@@ -217,16 +225,43 @@ func TestBrowserInvitationLife(t *testing.T) {
 		poll("the event stream connects", `document.body.dataset.live === "sse"`),
 	)
 
-	do("fill in and send the create form",
+	do("send the create form empty",
 		chromedp.Click(chromedp.CSS(`#create-card > summary`)),
 		chromedp.WaitVisible(chromedp.CSS(`#email`)),
+		chromedp.Click(chromedp.CSS(`#create-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#create-error`)),
+	)
+	for _, want := range []string{"Enter the guest's email address.", "Enter the guest's name", "Choose at least one lock."} {
+		if got := text(`#create-error`); !strings.Contains(got, want) {
+			t.Errorf("the empty form's error %q lacks %q", got, want)
+		}
+	}
+	if focused, _ := chromedp.Run(browser, chromedp.Evaluate[string](`document.activeElement.id`)); focused != "email" {
+		t.Errorf("after a refused form the focus is on %q, want the email field", focused)
+	}
+
+	fillForm := chromedp.Steps(
 		chromedp.SendKeys(chromedp.CSS(`#email`), "guest@example.com"),
 		chromedp.SendKeys(chromedp.CSS(`#name`), "Alice Guest"),
 		chromedp.SetValue(chromedp.CSS(`#language`), "de"),
 		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#create input[name="lock"][value="%d"]`, st.lock.ID))),
 		chromedp.Click(chromedp.CSS(`#create-submit`)),
+	)
+	do("fill in and send the create form",
+		fillForm,
 		poll("the new invitation appears", `[...document.querySelectorAll("#rows .guest-email")].some(e => e.textContent === "guest@example.com")`),
 	)
+	if !hidden(`#create-error`) {
+		t.Errorf("the form still shows an error after it was sent: %q", text(`#create-error`))
+	}
+	do("send the same invitation again",
+		chromedp.WaitEnabled(chromedp.CSS(`#create-submit`)),
+		fillForm,
+		poll("the refusal shows by the form", `!document.querySelector("#create-error").hidden`),
+	)
+	if got, want := text(`#create-error`), "Alice Guest already has an invitation to Front door (pending). Re-send it instead."; got != want {
+		t.Errorf("the form says %q after a refused create, want %q", got, want)
+	}
 	id, err := chromedp.Run(browser, chromedp.Evaluate[string](
 		`[...document.querySelectorAll("#rows tr")].find(r => r.querySelector(".guest-email")?.textContent === "guest@example.com").dataset.id`))
 	if err != nil {

@@ -27,7 +27,9 @@
     try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
     if (!res.ok) {
       const msg = data && (data.detail || data.title);
-      throw new Error(msg || `The server answered ${res.status}.`);
+      const err = new Error(msg || `The server answered ${res.status}.`);
+      err.status = res.status;
+      throw err;
     }
     return data;
   }
@@ -150,20 +152,38 @@
 
   const form = $("#create");
   const createError = $("#create-error");
+  // The API names fields as in JSON; the form shows them by their labels.
+  const fields = {
+    email: ["#email", "Email"], name: ["#name", "Name"], language: ["#language", "Language"],
+    smartlock_ids: ["#locks", "Locks"], delivery: [null, "Delivery"],
+    allowed_from_time: ["#from-time", "Daily from"], allowed_until_time: ["#until-time", "Daily until"],
+    allowed_from: ["#allowed-from", "From"], allowed_until: ["#allowed-until", "Until"],
+    allowed_weekdays: [null, "Weekdays"],
+  };
+  const fieldNames = new RegExp("\\b(" + Object.keys(fields).join("|") + ")\\b", "g");
+  form.addEventListener("input", (e) => {
+    const field = e.target.closest("[aria-invalid]");
+    if (field) field.removeAttribute("aria-invalid");
+  });
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    createError.hidden = true;
+    clearCreateError();
     const fd = new FormData(form);
     const email = (fd.get("email") || "").trim();
+    const name = (fd.get("name") || "").trim();
     const locks = fd.getAll("lock").map(Number);
     const problems = [];
-    if (!email || !$("#email").checkValidity()) problems.push("Enter the guest's email address.");
-    if (locks.length === 0) problems.push("Choose at least one lock.");
-    if (problems.length) { showCreateError(problems.join(" ")); return; }
+    if (!email) problems.push(["#email", "Enter the guest's email address."]);
+    else if (!$("#email").checkValidity() || !/@[^@]+\.[^@]+$/.test(email)) {
+      problems.push(["#email", `“${email}” is not an email address like guest@example.com.`]);
+    }
+    if (!name) problems.push(["#name", "Enter the guest's name; the Nuki app shows it."]);
+    if (locks.length === 0) problems.push(["#locks", "Choose at least one lock."]);
+    if (problems.length) { showCreateError(problems); return; }
 
     const body = {
       email,
-      name: (fd.get("name") || "").trim(),
+      name,
       language: fd.get("language") || "en",
       smartlock_ids: locks,
       delivery: fd.get("delivery") || "nuki",
@@ -187,15 +207,53 @@
       say(`Invitation${n > 1 ? "s" : ""} sent to ${email}.`);
       await refresh();
     } catch (err) {
-      showCreateError(err.message);
+      // A 400 lists every problem of the request, separated by "; ".
+      showCreateError(err.status === 400 ? err.message.split("; ").map(plainProblem)
+        : [[null, sentence(err.message.replace(/; (.)/g, (m, c) => ". " + c.toUpperCase()))]]);
     } finally {
       submit.disabled = false;
       submit.textContent = "Send invitation";
     }
   });
-  function showCreateError(msg) {
-    createError.textContent = msg;
+  // plainProblem turns one of the API's problems ("allowed_until must be
+  // after allowed_from") into the form's words and finds its field.
+  function plainProblem(text) {
+    let field = null;
+    text = text.replace(fieldNames, (m) => {
+      if (!field && fields[m][0]) field = fields[m][0];
+      return fields[m][1];
+    });
+    return [field, sentence(text)];
+  }
+  function sentence(text) {
+    text = text.charAt(0).toUpperCase() + text.slice(1);
+    return /[.!?]$/.test(text) ? text : text + ".";
+  }
+  // showCreateError lists [field selector, message] pairs under the form,
+  // marks those fields and moves the focus to the first one.
+  function showCreateError(problems) {
+    const list = document.createElement(problems.length > 1 ? "ul" : "p");
+    for (const [, msg] of problems) {
+      const item = document.createElement(problems.length > 1 ? "li" : "span");
+      item.textContent = msg;
+      list.append(item);
+    }
+    createError.replaceChildren(list);
     createError.hidden = false;
+    let first = null;
+    for (const [sel] of problems) {
+      const field = sel && $(sel);
+      if (!field) continue;
+      field.setAttribute("aria-invalid", "true");
+      if (field.closest("details.window")) field.closest("details.window").open = true;
+      first = first || (field.matches("fieldset") ? $("input", field) : field);
+    }
+    (first || createError).focus();
+  }
+  function clearCreateError() {
+    createError.hidden = true;
+    createError.replaceChildren();
+    for (const f of form.querySelectorAll("[aria-invalid]")) f.removeAttribute("aria-invalid");
   }
 
   // ---- row actions -----------------------------------------------------------
@@ -211,7 +269,7 @@
       confirmDialog.returnValue = "";
       confirmDialog.addEventListener("close", () => resolve(confirmDialog.returnValue === "ok"), { once: true });
       confirmDialog.showModal();
-      ok.focus();
+      (danger ? $("#confirm button[value=cancel]") : ok).focus();
     });
   }
 
@@ -230,18 +288,18 @@
     detailsDialog.showModal();
   }
 
-  function showCode(code) {
+  function showCode(code, who) {
     const body = $("#details-body");
     const h = document.createElement("h2");
     h.id = "details-title";
-    h.textContent = "Invite code";
+    h.textContent = who ? "Invite code for " + who : "Invite code";
     const p = document.createElement("p");
     p.className = "code";
     p.textContent = code.code;
     const note = document.createElement("p");
     note.className = "muted";
     note.textContent = code.expires_at
-      ? "Redeem in the Nuki app before " + new Date(code.expires_at).toLocaleString() + "."
+      ? "Redeem it in the Nuki app before " + exact.format(new Date(code.expires_at)) + "."
       : "Redeem it in the Nuki app.";
     body.replaceChildren(h, p, note);
     detailsDialog.showModal();
@@ -274,7 +332,7 @@
           await refresh();
           break;
         case "code":
-          showCode(await api("POST", path + "/code"));
+          showCode(await api("POST", path + "/code"), who);
           break;
         case "sync":
           say("Syncing with Nuki Web…");
