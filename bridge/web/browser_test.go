@@ -315,7 +315,9 @@ func TestBrowserInvitationLife(t *testing.T) {
 			t.Errorf("the history dialog lacks %q:\n%s", want, history)
 		}
 	}
-	do("close the history", chromedp.Click(chromedp.CSS(`#details form button`)), chromedp.WaitNotVisible(chromedp.CSS(`#details`)))
+	do("close the history", chromedp.Click(chromedp.CSS(`#details form button`)), chromedp.WaitNotVisible(chromedp.CSS(`#details`)),
+		poll("the focus goes back to the History button", fmt.Sprintf(`document.activeElement.matches('%s button[data-action="history"]')`, row)),
+	)
 
 	if n := strays.Load(); n > 0 {
 		t.Errorf("%d requests left the ingress path", n)

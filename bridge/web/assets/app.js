@@ -305,9 +305,25 @@
     detailsDialog.showModal();
   }
 
+  // The buttons are disabled while they work and rows are re-rendered, so
+  // the focus would fall back to the page's top after a dialog; it goes back
+  // to the button that opened it, or to its row.
+  let opener = null;
+  function refocus() {
+    const focused = document.activeElement;
+    if (!opener || (focused && focused !== document.body && !focused.closest("dialog:not([open])"))) return;
+    const { action, id } = opener;
+    const row = id ? `[data-id="${CSS.escape(id)}"]` : "";
+    const target = document.querySelector(`button[data-action="${action}"]${row}:not(:disabled)`) ||
+      (id && document.querySelector(`tr${row} button:not(:disabled)`));
+    if (target) target.focus();
+  }
+  detailsDialog.addEventListener("close", refocus);
+
   document.addEventListener("click", async (e) => {
     const btn = e.target.closest("button[data-action]");
     if (!btn) return;
+    opener = { action: btn.dataset.action, id: btn.dataset.id };
     const id = btn.dataset.id;
     const who = btn.dataset.who;
     const path = id ? "api/v1/invitations/" + encodeURIComponent(id) : "";
@@ -345,6 +361,7 @@
       say(err.message, true);
     } finally {
       if (btn.isConnected) btn.disabled = false;
+      refocus();
     }
   });
 
