@@ -8,3 +8,6 @@ func RouteList(s *Server) [][2]string {
 	}
 	return out
 }
+
+// Since is the page's relative time, as in "in 5 h" or "3 min ago".
+var Since = since

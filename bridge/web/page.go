@@ -92,7 +92,8 @@ func eventLabel(e bridge.EventType) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// since says how far t is from now in words: "in 5 h", "3 min ago".
+// since says how far t is from now in words: "in 5 h", "3 min ago",
+// "just now", "in <1 min".
 func since(now, t time.Time) string {
 	if t.IsZero() {
 		return "—"
@@ -104,6 +105,8 @@ func since(now, t time.Time) string {
 	}
 	var amount string
 	switch {
+	case d < time.Minute && future:
+		return "in <1 min"
 	case d < time.Minute:
 		return "just now"
 	case d < time.Hour:

@@ -204,3 +204,29 @@ func TestPageEmptyStates(t *testing.T) {
 		})
 	}
 }
+
+func TestRelativeTimes(t *testing.T) {
+	tests := []struct {
+		offset time.Duration
+		want   string
+	}{
+		{-30 * time.Second, "just now"},
+		{30 * time.Second, "in <1 min"},
+		{-3*time.Minute - 20*time.Second, "3 min ago"},
+		{59 * time.Minute, "in 59 min"},
+		{5*time.Hour + 10*time.Minute, "in 5 h"},
+		{-47 * time.Hour, "47 h ago"},
+		{-3 * 24 * time.Hour, "3 d ago"},
+		{10 * 24 * time.Hour, "in 10 d"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			if got := web.Since(fakeNow, fakeNow.Add(tt.offset)); got != tt.want {
+				t.Errorf("%v from now reads %q, want %q", tt.offset, got, tt.want)
+			}
+		})
+	}
+	if got := web.Since(fakeNow, time.Time{}); got != "—" {
+		t.Errorf("no time reads %q, want a dash", got)
+	}
+}
