@@ -267,7 +267,12 @@ func (s *Service) send(ctx context.Context, invs []Invitation, d Delivery, now t
 		inv.Send++
 		inv.SentAt, inv.ExpiresAt = now, now.Add(s.opts.Validity)
 		inv.Delivery, inv.RequestID = d, requestID
-		inv.Replacing, inv.Attempts, inv.FailedAt, inv.LastError = false, 0, time.Time{}, ""
+		inv.Replacing, inv.FailedAt, inv.LastError = false, time.Time{}, ""
+		if d == DeliveryNuki {
+			// A custom create counts as done only once Nuki's webhook says
+			// so: a lock that stays offline must not be retried for ever.
+			inv.Attempts = 0
+		}
 		inv.AcceptedAt, inv.AcceptedSignal, inv.HasCode = time.Time{}, "", false
 		inv.BaseAuthID = 0
 		detail := "Nuki emailed the invite code"
@@ -527,7 +532,7 @@ func (s *Service) HandleAuthCreation(ctx context.Context, r AuthCreation) error 
 		}
 		switch {
 		case found && res.Success && !res.Code.IsZero():
-			inv.HasCode = true
+			inv.HasCode, inv.Attempts = true, 0
 			if c.batch.Codes == nil {
 				c.batch.Codes = map[InviteID]Secret{}
 			}
@@ -536,6 +541,7 @@ func (s *Service) HandleAuthCreation(ctx context.Context, r AuthCreation) error 
 			c.put(inv, now, EventCodeReady)
 			ready = append(ready, inv.ID)
 		case found && res.Success:
+			inv.Attempts = 0
 			inv.record(now, EventChanged, "nuki", "created without a code in Nuki's answer")
 			c.put(inv, now, EventChanged)
 		default:

@@ -609,3 +609,26 @@ func TestAutoResendAfterLongerThanValidity(t *testing.T) {
 		t.Errorf("60 h after sending: %s with %d re-sends; want one automatic re-send", got.Status, got.ResendCount)
 	}
 }
+
+func TestAdvancedFailureRetriesStopAtTheLimit(t *testing.T) {
+	h := newHarness(t, bridge.Options{AdvancedAPI: true})
+	inv := h.create(bridge.DeliveryCustom, 100)[0]
+	for range 30 {
+		reqID := h.get(inv.ID).RequestID
+		if reqID == "" {
+			break // no retry was made: the scheduler gave up
+		}
+		clear(h.nuki.auths) // the lock is offline: nothing was created
+		err := h.svc.HandleAuthCreation(context.Background(), bridge.AuthCreation{RequestID: reqID,
+			Results: []bridge.AuthCreationResult{{SmartlockID: 100, ErrorCode: "ff"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.clock.Advance(15 * time.Minute)
+		_ = h.svc.Tick(context.Background())
+	}
+	got := h.get(inv.ID)
+	if len(h.nuki.requests) > 10 || got.Status != bridge.StatusFailed {
+		t.Errorf("%d advanced requests for one offline lock, status %s; want at most 10 and failed", len(h.nuki.requests), got.Status)
+	}
+}

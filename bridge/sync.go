@@ -214,7 +214,7 @@ func (s *Service) observe(inv *Invitation, a Auth, locks map[int64]Lock, users m
 		case inv.AuthID == "" && inv.RevokedAt.IsZero():
 			// First sight of this sending's authorization.
 			inv.BaseAuthID = a.AuthID
-			inv.Replacing, inv.PrevAuthID = false, ""
+			inv.Replacing, inv.PrevAuthID, inv.Attempts = false, "", 0
 		default:
 			// Re-created in Nuki Web (by hand, or after we saw it deleted):
 			// a new sending we did not make.
