@@ -1,12 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -32,6 +37,8 @@ type daemon struct {
 	store *bolt.Store
 	svc   *bridge.Service
 	parts []part
+
+	stopTimeout time.Duration // how long the parts get to stop; shutdownTimeout when 0
 }
 
 // part is one long-running piece; Run returns nil once ctx ends.
@@ -131,23 +138,57 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, w wi
 }
 
 // Run runs every part until ctx ends or one fails, then closes the store.
-// A close error never hides the run error.
+// A close error never hides the run error. Parts that have not stopped
+// within the shutdown deadline are named in the error; the store then stays
+// open, as they may still use it, and the process is expected to exit.
 func (d *daemon) Run(ctx context.Context) (err error) {
+	g, gctx := errgroup.WithContext(ctx)
+	var (
+		mu      sync.Mutex
+		running = make(map[string]bool, len(d.parts))
+		first   error
+	)
+	for _, p := range d.parts {
+		running[p.name] = true
+		g.Go(func() error {
+			err := p.run(gctx)
+			mu.Lock()
+			defer mu.Unlock()
+			delete(running, p.name)
+			if err != nil {
+				err = fmt.Errorf("%s: %w", p.name, err)
+				if first == nil {
+					first = err
+				}
+			}
+			return err
+		})
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- g.Wait() }()
+	select {
+	case err = <-stopped:
+	case <-gctx.Done():
+		timeout := cmp.Or(d.stopTimeout, shutdownTimeout)
+		deadline := time.NewTimer(timeout)
+		defer deadline.Stop()
+		select {
+		case err = <-stopped:
+		case <-deadline.C:
+			mu.Lock()
+			defer mu.Unlock()
+			stuck := fmt.Errorf("shutdown: %s did not stop within %s", strings.Join(slices.Sorted(maps.Keys(running)), ", "), timeout)
+			if first != nil && !errors.Is(first, context.Canceled) {
+				return errors.Join(first, stuck)
+			}
+			return stuck
+		}
+	}
 	defer func() {
 		if cerr := d.store.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("closing the database: %w", cerr)
 		}
 	}()
-	g, gctx := errgroup.WithContext(ctx)
-	for _, p := range d.parts {
-		g.Go(func() error {
-			if err := p.run(gctx); err != nil {
-				return fmt.Errorf("%s: %w", p.name, err)
-			}
-			return nil
-		})
-	}
-	err = g.Wait()
 	if err == nil || errors.Is(err, context.Canceled) {
 		d.log.Info("stopped")
 		return nil
