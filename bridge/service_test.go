@@ -632,3 +632,28 @@ func TestAdvancedFailureRetriesStopAtTheLimit(t *testing.T) {
 		t.Errorf("%d advanced requests for one offline lock, status %s; want at most 10 and failed", len(h.nuki.requests), got.Status)
 	}
 }
+
+func TestCodeOfAnAuthorizationCreatedAgainInNukiWebIsDropped(t *testing.T) {
+	h := newHarness(t, bridge.Options{AdvancedAPI: true, ExposeCodes: true})
+	inv := h.create(bridge.DeliveryCustom, 100)[0]
+	err := h.svc.HandleAuthCreation(context.Background(), bridge.AuthCreation{RequestID: h.get(inv.ID).RequestID, Success: true,
+		Results: []bridge.AuthCreationResult{{SmartlockID: 100, Success: true, Code: "123456789"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sync()
+	// Deleted and created again by hand in Nuki Web between two syncs: the
+	// old code died with the old authorization.
+	h.clock.Advance(time.Hour)
+	h.nuki.mu.Lock()
+	clear(h.nuki.auths)
+	h.nuki.addAuth(100, bridge.Grant{AccountUserID: inv.AccountUserID, Name: "Alice"})
+	h.nuki.mu.Unlock()
+	h.sync()
+	if got := h.get(inv.ID); got.Send != 2 || got.HasCode {
+		t.Errorf("after re-creation: send %d, has code %v", got.Send, got.HasCode)
+	}
+	if len(h.store.st.Codes) != 0 {
+		t.Errorf("the store still holds %d codes of a deleted authorization", len(h.store.st.Codes))
+	}
+}

@@ -152,6 +152,9 @@ func (s *Service) diff(snap Snapshot, now time.Time) *change {
 		if types != nil {
 			c.put(inv, now, types...)
 		}
+		if known && st.Invitations[id].HasCode && !inv.HasCode {
+			b.DeleteCodes = append(b.DeleteCodes, id) // a new authorization: the old code is void
+		}
 	}
 	for id, inv := range st.Invitations {
 		if _, ok := byInvite[id]; ok {
