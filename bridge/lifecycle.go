@@ -112,7 +112,7 @@ func (a Access) problems() []string {
 
 // Create finds or creates the account user and gives them an app key on each
 // lock, delivered by Nuki's email or (custom) by ours. The same RequestID
-// twice returns the first result and creates nothing more. Errors wrap
+// twice within 30 days returns the first result and creates nothing more. Errors wrap
 // ErrInvalid, ErrConflict, ErrDisabled or a *NukiError. When Nuki refuses some
 // locks, the invitations for them are returned as failed (the scheduler
 // retries them) together with an error saying so.

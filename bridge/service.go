@@ -30,7 +30,7 @@ type Options struct {
 // CreateRequest asks for one invitation per lock. Its JSON form (see
 // UnmarshalJSON) is what MQTT and the HTTP API take.
 type CreateRequest struct {
-	RequestID     string   // optional; the same id never creates twice
+	RequestID     string   // optional; the same id within 30 days never creates twice
 	Email         string   // required
 	Name          string   // required; the guest's name
 	Language      string   // en de es fr it nl cs sk; default en

@@ -657,3 +657,21 @@ func TestCodeOfAnAuthorizationCreatedAgainInNukiWebIsDropped(t *testing.T) {
 		t.Errorf("the store still holds %d codes of a deleted authorization", len(h.store.st.Codes))
 	}
 }
+
+func TestOldCreateRequestsAreForgotten(t *testing.T) {
+	h := newHarness(t, bridge.Options{})
+	req := bridge.CreateRequest{RequestID: "r1", Email: "alice@example.com", Name: "Alice", SmartlockIDs: []int64{100}, Actor: "test"}
+	if _, err := h.svc.Create(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Hour)
+	h.tick()
+	if invs, err := h.svc.Create(context.Background(), req); err != nil || len(invs) != 1 || h.nuki.Emails() != 1 {
+		t.Fatalf("the same request an hour later: %v, %d emails", err, h.nuki.Emails())
+	}
+	h.clock.Advance(31 * 24 * time.Hour)
+	h.tick()
+	if len(h.store.st.Requests) != 0 {
+		t.Errorf("the store keeps %d create requests from a month ago", len(h.store.st.Requests))
+	}
+}

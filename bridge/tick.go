@@ -5,12 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // maxAttempts is how often the scheduler asks Nuki Web again for an
 // authorization it refused before it gives up and leaves the invitation
 // failed for the admin.
 const maxAttempts = 10
+
+// requestKeep is how long a create request's id is remembered: a repeated
+// request within it returns the first result, so a retried MQTT message or
+// HTTP call never creates twice; older records are dropped so they do not
+// pile up.
+const requestKeep = 30 * 24 * time.Hour
 
 // Tick moves invitations across time-based statuses, sends due reminders,
 // makes due automatic re-sends and retries refused ones. The scheduler calls
@@ -26,6 +33,11 @@ func (s *Service) Tick(ctx context.Context) error {
 	for _, inv := range s.state.Invitations {
 		if types := s.settle(&inv, now, nil); types != nil {
 			c.put(inv, now, types...)
+		}
+	}
+	for id, r := range s.state.Requests {
+		if now.Sub(r.At) > requestKeep {
+			c.batch.DeleteRequests = append(c.batch.DeleteRequests, id)
 		}
 	}
 	if err := s.commit(ctx, c); err != nil {
