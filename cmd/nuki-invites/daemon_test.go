@@ -68,3 +68,21 @@ func TestDaemonStopsWithinItsDeadline(t *testing.T) {
 		})
 	}
 }
+
+// TestDemoLifeEndsWithTheDaemon: when the daemon fails, what runs beside it
+// (the demo's guests) stops too and the failure comes back.
+func TestDemoLifeEndsWithTheDaemon(t *testing.T) {
+	boom := errors.New("boom")
+	done := make(chan error, 1)
+	go func() {
+		done <- alongside(t.Context(), func(context.Context) error { return boom }, func(ctx context.Context) { <-ctx.Done() })
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, boom) {
+			t.Errorf("alongside returned %v, want the daemon's error", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the demo kept running after its daemon failed")
+	}
+}
