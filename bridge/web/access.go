@@ -134,13 +134,16 @@ func (s *Server) grantSession(w http.ResponseWriter, r *http.Request, tok string
 	q := r.URL.Query()
 	q.Del("token")
 	target := "./"
-	if i := strings.LastIndex(r.URL.Path, "/"); i >= 0 && i < len(r.URL.Path)-1 {
-		target = r.URL.Path[i+1:]
+	if p := r.URL.EscapedPath(); strings.LastIndex(p, "/") < len(p)-1 {
+		target += p[strings.LastIndex(p, "/")+1:]
 	}
 	if len(q) > 0 {
 		target += "?" + q.Encode()
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	// Not http.Redirect: it would turn the relative address into an
+	// absolute path, which leaves a reverse proxy's path prefix.
+	w.Header().Set("Location", target)
+	w.WriteHeader(http.StatusSeeOther)
 }

@@ -134,6 +134,9 @@ func TestTokenInAddressGrantsSessionCookie(t *testing.T) {
 	if loc := rec.Header().Get("Location"); strings.Contains(loc, "token") || !strings.Contains(loc, "status=pending") {
 		t.Errorf("redirect to %q: want the page without the token, filters kept", loc)
 	}
+	if loc := rec.Header().Get("Location"); strings.HasPrefix(loc, "/") {
+		t.Errorf("redirect to %q: want a relative address, which stays under a reverse proxy's path", loc)
+	}
 	cookies := rec.Result().Cookies()
 	if len(cookies) != 1 {
 		t.Fatalf("cookies %v, want one", cookies)
