@@ -172,7 +172,11 @@ func (c *Config) check(requireToken bool) []error {
 	}
 	if u, err := url.Parse(c.MQTTURL); err != nil || u.Host == "" ||
 		!(u.Scheme == "tcp" || u.Scheme == "mqtt" || u.Scheme == "ssl" || u.Scheme == "mqtts" || u.Scheme == "tls" || u.Scheme == "ws" || u.Scheme == "wss") {
-		bad("MQTT_URL %q must look like tcp://host:1883 or ssl://host:8883", c.MQTTURL)
+		shown := "(unreadable)"
+		if err == nil {
+			shown = u.Redacted() // a password written into the URL stays out of the message
+		}
+		bad("MQTT_URL %q must look like tcp://host:1883 or ssl://host:8883", shown)
 	}
 	for name, topic := range map[string]string{"MQTT_BASE_TOPIC": c.MQTTBaseTopic, "MQTT_DISCOVERY_PREFIX": c.MQTTDiscoveryPrefix} {
 		if topic == "" || strings.ContainsAny(topic, "+#") || strings.HasPrefix(topic, "/") || strings.HasSuffix(topic, "/") {

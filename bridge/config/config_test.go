@@ -113,3 +113,10 @@ func TestLoggedConfigShowsNoSecret(t *testing.T) {
 		}
 	}
 }
+
+func TestBadMQTTURLKeepsItsPasswordOut(t *testing.T) {
+	_, err := config.Parse(map[string]string{"NUKI_API_TOKEN": "t", "MQTT_URL": "http://user:hunter2@broker:1883"}, true)
+	if err == nil || !strings.Contains(err.Error(), "MQTT_URL") || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error %v: want MQTT_URL named and the password left out", err)
+	}
+}
