@@ -105,9 +105,12 @@ type Invitation struct {
 	FailedAt       time.Time `json:"failedAt,omitzero"`
 	LastError      string    `json:"lastError,omitempty"`
 
-	ResendCount  int       `json:"resendCount"`
-	LastResendAt time.Time `json:"lastResendAt,omitzero"`
-	AutoResends  int       `json:"autoResends,omitempty"`
+	ResendCount int `json:"resendCount"`
+	// ResendUnconfirmed marks a custom re-send Nuki has accepted but not yet
+	// carried out; if its webhook reports failure, it is taken back.
+	ResendUnconfirmed bool      `json:"resendUnconfirmed,omitempty"`
+	LastResendAt      time.Time `json:"lastResendAt,omitzero"`
+	AutoResends       int       `json:"autoResends,omitempty"`
 
 	// BaseAuthID is Nuki's authId when this sending was first seen; a later
 	// change is an acceptance signal.

@@ -382,6 +382,7 @@ func (s *Service) replace(ctx context.Context, inv Invitation, d Delivery, actor
 	types := []EventType{EventSent}
 	if !first {
 		inv.ResendCount++
+		inv.ResendUnconfirmed = d == DeliveryCustom
 		inv.LastResendAt = now
 		inv.record(now, EventResent, actor, fmt.Sprintf("re-send %d, delivery %s", inv.ResendCount, d))
 		types = []EventType{EventResent}
@@ -444,7 +445,9 @@ func (s *Service) Revoke(ctx context.Context, id InviteID, actor string) (Invita
 		}
 	}
 	now := s.now()
-	inv.RevokedAt, inv.AuthID, inv.PrevAuthID, inv.Replacing, inv.RequestID = now, "", "", false, ""
+	// RequestID stays: should Nuki still carry out a custom request, its
+	// result is recognised as belonging to a revoked invitation and deleted.
+	inv.RevokedAt, inv.AuthID, inv.PrevAuthID, inv.Replacing = now, "", "", false
 	inv.record(now, EventRevoked, actor, "revoked")
 	types := s.settle(&inv, now, nil)
 	c := &change{}
@@ -523,16 +526,29 @@ func (s *Service) HandleAuthCreation(ctx context.Context, r AuthCreation) error 
 			continue
 		}
 		inv = inv.Clone()
-		inv.RequestID = ""
 		res, found := AuthCreationResult{}, false
 		for _, x := range r.Results {
 			if x.SmartlockID == inv.SmartlockID {
 				res, found = x, true
 			}
 		}
+		if !inv.RevokedAt.IsZero() {
+			// Revoked while Nuki was still at it: nothing of this result is
+			// kept; an authorization it made is deleted by the scheduler (or
+			// found by the next sync, while RequestID still names it).
+			if found && res.Success && res.AuthID != "" {
+				inv.AuthID, inv.RequestID = res.AuthID, ""
+			} else if !found || !res.Success {
+				inv.RequestID = ""
+			}
+			inv.record(now, EventChanged, "nuki", "Nuki's answer came after the revoke; its authorization will be deleted")
+			c.put(inv, now)
+			continue
+		}
+		inv.RequestID = ""
 		switch {
 		case found && res.Success && !res.Code.IsZero():
-			inv.HasCode, inv.Attempts = true, 0
+			inv.HasCode, inv.Attempts, inv.ResendUnconfirmed = true, 0, false
 			if c.batch.Codes == nil {
 				c.batch.Codes = map[InviteID]Secret{}
 			}
@@ -541,7 +557,7 @@ func (s *Service) HandleAuthCreation(ctx context.Context, r AuthCreation) error 
 			c.put(inv, now, EventCodeReady)
 			ready = append(ready, inv.ID)
 		case found && res.Success:
-			inv.Attempts = 0
+			inv.Attempts, inv.ResendUnconfirmed = 0, false
 			inv.record(now, EventChanged, "nuki", "created without a code in Nuki's answer")
 			c.put(inv, now, EventChanged)
 		default:
@@ -553,6 +569,14 @@ func (s *Service) HandleAuthCreation(ctx context.Context, r AuthCreation) error 
 			}
 			inv.FailedAt, inv.LastError, inv.Replacing = now, reason, true
 			inv.Attempts++
+			// The sending never happened: take it back, so the retry counts
+			// once (and a first invitation stays a first one).
+			if inv.Send > 0 {
+				inv.Send--
+			}
+			if inv.ResendUnconfirmed {
+				inv.ResendCount, inv.ResendUnconfirmed = inv.ResendCount-1, false
+			}
 			inv.record(now, EventFailed, "nuki", reason)
 			types := s.settle(&inv, now, nil)
 			c.put(inv, now, types...)

@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -673,5 +674,83 @@ func TestOldCreateRequestsAreForgotten(t *testing.T) {
 	h.tick()
 	if len(h.store.st.Requests) != 0 {
 		t.Errorf("the store keeps %d create requests from a month ago", len(h.store.st.Requests))
+	}
+}
+
+func TestRevokeBeforeNukiFinishedTheCustomInvitation(t *testing.T) {
+	h := newHarness(t, bridge.Options{AdvancedAPI: true, ExposeCodes: true})
+	inv := h.create(bridge.DeliveryCustom, 100)[0]
+	reqID := h.get(inv.ID).RequestID
+	late := maps.Clone(h.nuki.auths)
+	clear(h.nuki.auths) // Nuki has not created it yet
+	if _, err := h.svc.Revoke(context.Background(), inv.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(h.nuki.auths, late) // now it has
+	var authID string
+	for id := range late {
+		authID = id
+	}
+	err := h.svc.HandleAuthCreation(context.Background(), bridge.AuthCreation{RequestID: reqID, Success: true,
+		Results: []bridge.AuthCreationResult{{SmartlockID: 100, Success: true, AuthID: authID, Code: "111222333"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sync()
+	if got := h.get(inv.ID); got.Status != bridge.StatusRevoked || got.HasCode {
+		t.Fatalf("after Nuki's late result: %s, code stored %v; want it to stay revoked", got.Status, got.HasCode)
+	}
+	h.tick()
+	if len(h.nuki.auths) != 0 {
+		t.Errorf("the late authorization was not deleted from Nuki Web")
+	}
+	h.sync()
+	if got := h.get(inv.ID); got.Status != bridge.StatusRevoked {
+		t.Errorf("after the clean-up: %s", got.Status)
+	}
+	if len(h.mail.Kinds()) != 0 || len(h.store.st.Codes) != 0 {
+		t.Errorf("a revoked invitation's code was mailed (%v) or stored (%d)", h.mail.Kinds(), len(h.store.st.Codes))
+	}
+}
+
+func TestRetriedCustomSendingsAreCountedOnce(t *testing.T) {
+	h := newHarness(t, bridge.Options{AdvancedAPI: true})
+	fail := func(id bridge.InviteID) {
+		t.Helper()
+		clear(h.nuki.auths)
+		err := h.svc.HandleAuthCreation(context.Background(), bridge.AuthCreation{RequestID: h.get(id).RequestID,
+			Results: []bridge.AuthCreationResult{{SmartlockID: 100, ErrorCode: "ff"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	succeed := func(id bridge.InviteID) {
+		t.Helper()
+		err := h.svc.HandleAuthCreation(context.Background(), bridge.AuthCreation{RequestID: h.get(id).RequestID, Success: true,
+			Results: []bridge.AuthCreationResult{{SmartlockID: 100, Success: true, Code: "123123123"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	inv := h.create(bridge.DeliveryCustom, 100)[0]
+	fail(inv.ID)
+	h.tick() // the retry
+	succeed(inv.ID)
+	got := h.get(inv.ID)
+	if got.Send != 1 || got.ResendCount != 0 || !slices.Equal(h.mail.Kinds(), []string{"invite:alice@example.com"}) {
+		t.Fatalf("a retried first sending: send %d, re-sends %d, emails %v; want 1, 0, one invite", got.Send, got.ResendCount, h.mail.Kinds())
+	}
+
+	h.sync()
+	h.clock.Advance(time.Hour)
+	if _, err := h.svc.Resend(context.Background(), inv.ID, bridge.ResendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	fail(inv.ID)
+	h.tick()
+	succeed(inv.ID)
+	got = h.get(inv.ID)
+	if got.Send != 2 || got.ResendCount != 1 {
+		t.Errorf("one re-send, refused once and retried: send %d, re-sends %d; want 2 and 1", got.Send, got.ResendCount)
 	}
 }

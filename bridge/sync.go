@@ -212,6 +212,13 @@ func (s *Service) observe(inv *Invitation, a Auth, locks map[int64]Lock, users m
 		changed()
 	}
 
+	if !inv.RevokedAt.IsZero() && inv.RequestID != "" {
+		// Nuki carried out a custom request after the revoke: the invitation
+		// stays revoked and the scheduler deletes this authorization.
+		inv.AuthID, inv.RequestID = a.ID, ""
+		inv.record(now, EventChanged, "sync", "an authorization Nuki made after the revoke will be deleted")
+		return s.settle(inv, now, []EventType{EventChanged})
+	}
 	if inv.AuthID != a.ID {
 		switch {
 		case inv.AuthID == "" && inv.RevokedAt.IsZero():

@@ -53,6 +53,12 @@ func (s *Service) Tick(ctx context.Context) error {
 		}
 	}
 
+	for _, id := range s.pick(func(inv *Invitation) bool { return !inv.RevokedAt.IsZero() && inv.AuthID != "" }) {
+		if err := s.deleteLate(ctx, id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
 	if err := s.remind(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -200,4 +206,21 @@ func (s *Service) recordMail(ctx context.Context, id InviteID, what string, onSe
 	if err := s.commit(ctx, c); err != nil {
 		s.log.Error("cannot record an email's outcome", "invite", id, "err", err)
 	}
+}
+
+// deleteLate deletes an authorization Nuki created for an invitation after it
+// was revoked. Call with s.op held.
+func (s *Service) deleteLate(ctx context.Context, id InviteID) error {
+	inv := s.state.Invitations[id].Clone()
+	err := s.nuki.DeleteAuth(ctx, inv.SmartlockID, inv.AuthID)
+	var nerr *NukiError
+	if err != nil && !(errors.As(err, &nerr) && nerr.Status == 404) {
+		return fmt.Errorf("deleting the authorization of revoked %s: %w", id, err)
+	}
+	now := s.now()
+	inv.AuthID = ""
+	inv.record(now, EventChanged, "scheduler", "deleted the authorization Nuki made after the revoke")
+	c := &change{}
+	c.put(inv, now)
+	return s.commit(ctx, c)
 }
