@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -137,6 +138,11 @@ func backupFromDaemon(ctx context.Context, cfg config.Config, dest string) error
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		var problem struct{ Detail string }
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&problem)
+		if problem.Detail != "" {
+			return fmt.Errorf("the daemon refused the backup: %s: %s", resp.Status, problem.Detail)
+		}
 		return fmt.Errorf("the daemon refused the backup: %s", resp.Status)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(dest), ".nuki-invites-backup-*")
