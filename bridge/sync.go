@@ -92,30 +92,10 @@ func (s *Service) diff(snap Snapshot, now time.Time) *change {
 	c := &change{}
 	b := &c.batch
 
-	locks := make(map[int64]Lock, len(snap.Locks))
-	for _, l := range snap.Locks {
-		locks[l.ID] = l
-		if old, ok := st.Locks[l.ID]; !ok || old != l {
-			b.Locks = append(b.Locks, l)
-		}
-	}
-	for id := range st.Locks {
-		if _, ok := locks[id]; !ok {
-			b.DeleteLocks = append(b.DeleteLocks, id)
-		}
-	}
-	users := make(map[int64]User, len(snap.Users))
-	for _, u := range snap.Users {
-		users[u.ID] = u
-		if old, ok := st.Users[u.ID]; !ok || old != u {
-			b.Users = append(b.Users, u)
-		}
-	}
-	for id := range st.Users {
-		if _, ok := users[id]; !ok {
-			b.DeleteUsers = append(b.DeleteUsers, id)
-		}
-	}
+	locks, puts, dels := mirror(st.Locks, snap.Locks, func(l Lock) int64 { return l.ID })
+	b.Locks, b.DeleteLocks = puts, dels
+	users, uputs, udels := mirror(st.Users, snap.Users, func(u User) int64 { return u.ID })
+	b.Users, b.DeleteUsers = uputs, udels
 	byInvite := make(map[InviteID]Auth, len(snap.Auths))
 	seen := make(map[string]bool, len(snap.Auths))
 	for _, a := range snap.Auths {
@@ -170,6 +150,27 @@ func (s *Service) diff(snap Snapshot, now time.Time) *change {
 		}
 	}
 	return c
+}
+
+// mirror compares what Nuki Web lists with what is stored: it returns the
+// listed items by key, the new or changed ones and the keys no longer listed.
+func mirror[K comparable, V comparable](stored map[K]V, listed []V, key func(V) K) (map[K]V, []V, []K) {
+	byKey := make(map[K]V, len(listed))
+	var puts []V
+	for _, v := range listed {
+		k := key(v)
+		byKey[k] = v
+		if old, ok := stored[k]; !ok || old != v {
+			puts = append(puts, v)
+		}
+	}
+	var dels []K
+	for k := range stored {
+		if _, ok := byKey[k]; !ok {
+			dels = append(dels, k)
+		}
+	}
+	return byKey, puts, dels
 }
 
 // adopt makes an invitation of an authorization created elsewhere.
