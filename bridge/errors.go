@@ -20,6 +20,9 @@ var (
 	// ErrDisabled: the action needs an option that is off (EXPOSE_CODES,
 	// NUKI_ADVANCED_API, SMTP).
 	ErrDisabled = errors.New("disabled by configuration")
+	// ErrBusy: an earlier change to the same authorization is still being
+	// carried out by the lock; the same request may succeed later.
+	ErrBusy = errors.New("busy with an earlier change")
 )
 
 // Kinds of failure when talking to Nuki Web. A *NukiError wraps exactly one.
@@ -28,12 +31,17 @@ var (
 	ErrNukiRateLimited  = errors.New("Nuki Web is rate limiting requests")
 	ErrNukiUnavailable  = errors.New("Nuki Web is unreachable")
 	ErrNukiRejected     = errors.New("Nuki Web rejected the request")
+	// ErrNukiLockDenied: Nuki Web refused access to one lock (403 on that
+	// lock's endpoint): the lock is not the account's, the token is fine.
+	ErrNukiLockDenied = errors.New("Nuki Web denies access to this lock")
 )
 
 // NukiError describes a failed Nuki Web call. It never contains the token or
-// a request body.
+// a request body. The core matches Kind and Reason with errors.Is and never
+// reads Status, which is there for the message and the log.
 type NukiError struct {
 	Kind        error         // one of the ErrNuki* values
+	Reason      error         // nil, or ErrNotFound (404), ErrConflict (409), ErrBusy (423), ErrInvalid (400)
 	Op          string        // e.g. "GET /smartlock/auth"
 	Status      int           // HTTP status, 0 for transport errors
 	Description string        // Nuki's own error description, if any
@@ -58,10 +66,14 @@ func (e *NukiError) Error() string {
 	return msg
 }
 
-// Unwrap lets errors.Is match both the kind and the transport error.
+// Unwrap lets errors.Is match the kind, the reason and the transport error.
 func (e *NukiError) Unwrap() []error {
-	if e.Err != nil {
-		return []error{e.Kind, e.Err}
+	errs := []error{e.Kind}
+	if e.Reason != nil {
+		errs = append(errs, e.Reason)
 	}
-	return []error{e.Kind}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
 }

@@ -17,6 +17,9 @@ const (
 	EventRevoked      EventType = "revoked"
 	EventFailed       EventType = "failed"
 	EventCodeReady    EventType = "code_ready"
+	// EventUsed: the guest used the lock (a new entry in its activity log);
+	// Event.Use says how.
+	EventUsed EventType = "used"
 )
 
 // Event types kept only in the history or used inside the process.
@@ -30,12 +33,17 @@ const (
 	EventCodeRevealed EventType = "code_revealed"
 	// EventEmailed: an email of ours went to the guest or the admin.
 	EventEmailed EventType = "emailed"
+	// EventEvidence: a Nuki field that feeds the status changed (lockCount,
+	// lastActiveDate, appId, authId, enabled, error, operationId).
+	EventEvidence EventType = "evidence"
+	// EventSkipped: an automatic action was not taken; the detail says why.
+	EventSkipped EventType = "skipped"
 )
 
 // PublicEventTypes are the event types Home Assistant's event entity carries.
 var PublicEventTypes = []EventType{
 	EventCreated, EventSent, EventResent, EventReminder, EventExpiringSoon,
-	EventAccepted, EventExpired, EventRevoked, EventFailed, EventCodeReady,
+	EventAccepted, EventExpired, EventRevoked, EventFailed, EventCodeReady, EventUsed,
 }
 
 // Public reports whether t is one of PublicEventTypes.
@@ -55,6 +63,7 @@ type Event struct {
 	At         time.Time
 	Invitation Invitation // the invitation after the change, status current
 	Detail     string
+	Use        *LogEntry // the activity-log entry of an EventUsed
 }
 
 // SyncStatus is the health of the link to Nuki Web.

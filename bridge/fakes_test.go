@@ -74,11 +74,20 @@ type fakeNuki struct {
 	deleted  []string                   // deleted auth ids
 	created  map[string]bridge.Grant    // auth id → grant
 	byLock   map[int64]map[int64]string // lock → user → auth id
+	log      []bridge.LogEntry          // the activity log, oldest first
+	synced   []int64                    // locks asked to sync
+	// holdCreates lists new authorizations with an operation running (the
+	// lock has not taken them); holdDeletes keeps deleted ones listed with
+	// an operation running. release carries both out.
+	holdCreates, holdDeletes bool
+	deleting                 map[string]bool
+	hideUsers                int // FindUser misses this many more look-ups
 }
 
 func newFakeNuki(now func() time.Time, locks ...string) *fakeNuki {
 	f := &fakeNuki{now: now, users: map[int64]bridge.User{}, auths: map[string]bridge.Auth{},
-		requests: map[string][]int64{}, refuse: map[int64]error{}, created: map[string]bridge.Grant{}}
+		requests: map[string][]int64{}, refuse: map[int64]error{}, created: map[string]bridge.Grant{},
+		deleting: map[string]bool{}}
 	for i, name := range locks {
 		f.locks = append(f.locks, bridge.Lock{ID: int64(100 + i), Name: name, Type: 4})
 	}
@@ -104,6 +113,10 @@ func (f *fakeNuki) Fetch(context.Context) (bridge.Snapshot, error) {
 func (f *fakeNuki) FindUser(_ context.Context, email string) (bridge.User, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.hideUsers > 0 {
+		f.hideUsers--
+		return bridge.User{}, fmt.Errorf("user %s: %w", email, bridge.ErrNotFound)
+	}
 	for _, u := range f.users {
 		if u.Email == email {
 			return u, nil
@@ -115,6 +128,12 @@ func (f *fakeNuki) FindUser(_ context.Context, email string) (bridge.User, error
 func (f *fakeNuki) CreateUser(_ context.Context, nu bridge.NewUser) (bridge.User, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for _, u := range f.users {
+		if u.Email == nu.Email {
+			return bridge.User{}, &bridge.NukiError{Kind: bridge.ErrNukiRejected, Reason: bridge.ErrInvalid, Status: 400,
+				Description: "email already in use"}
+		}
+	}
 	f.nextID++
 	u := bridge.User{ID: 5000 + f.nextID, Email: nu.Email, Name: nu.Name, Language: nu.Language}
 	f.users[u.ID] = u
@@ -124,8 +143,12 @@ func (f *fakeNuki) CreateUser(_ context.Context, nu bridge.NewUser) (bridge.User
 func (f *fakeNuki) addAuth(lock int64, g bridge.Grant) string {
 	f.nextID++
 	id := fmt.Sprintf("auth%d", f.nextID)
-	f.auths[id] = bridge.Auth{ID: id, SmartlockID: lock, AccountUserID: g.AccountUserID, Type: 0, Name: g.Name,
-		Enabled: true, RemoteAllowed: g.RemoteAllowed, Access: g.Access, CreationDate: f.now().UTC()}
+	a := bridge.Auth{ID: id, SmartlockID: lock, AccountUserID: g.AccountUserID, Type: 0, Name: g.Name,
+		Enabled: true, RemoteAllowed: g.RemoteAllowed, Access: g.Access, CreationDate: f.now().UTC(), AuthID: 7}
+	if f.holdCreates {
+		a.AuthID, a.OperationID = 0, "op-"+id
+	}
+	f.auths[id] = a
 	f.created[id] = g
 	return id
 }
@@ -138,7 +161,7 @@ func (f *fakeNuki) CreateAuth(_ context.Context, lock int64, g bridge.Grant) err
 	}
 	for _, a := range f.auths {
 		if a.SmartlockID == lock && a.AccountUserID == g.AccountUserID {
-			return &bridge.NukiError{Kind: bridge.ErrNukiRejected, Status: 409, Description: "auth exists"}
+			return &bridge.NukiError{Kind: bridge.ErrNukiRejected, Reason: bridge.ErrConflict, Status: 409, Description: "auth exists"}
 		}
 	}
 	f.addAuth(lock, g)
@@ -162,8 +185,19 @@ func (f *fakeNuki) CreateAdvancedAuth(_ context.Context, locks []int64, g bridge
 func (f *fakeNuki) DeleteAuth(_ context.Context, lock int64, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.auths[id]; !ok {
-		return &bridge.NukiError{Kind: bridge.ErrNukiRejected, Status: 404, Description: "not found"}
+	a, ok := f.auths[id]
+	if !ok {
+		return &bridge.NukiError{Kind: bridge.ErrNukiRejected, Reason: bridge.ErrNotFound, Status: 404, Description: "not found"}
+	}
+	if a.OperationID != "" {
+		return &bridge.NukiError{Kind: bridge.ErrNukiRejected, Reason: bridge.ErrBusy, Status: 423, Description: "locked"}
+	}
+	if f.holdDeletes {
+		a.OperationID = "del-" + id
+		f.auths[id] = a
+		f.deleting[id] = true
+		f.deleted = append(f.deleted, id)
+		return nil
 	}
 	delete(f.auths, id)
 	f.deleted = append(f.deleted, id)
@@ -179,6 +213,59 @@ func (f *fakeNuki) FindAuth(_ context.Context, lock, user int64) (bridge.Auth, e
 		}
 	}
 	return bridge.Auth{}, fmt.Errorf("auth: %w", bridge.ErrNotFound)
+}
+
+func (f *fakeNuki) ActivityLog(_ context.Context, since time.Time) ([]bridge.LogEntry, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []bridge.LogEntry
+	for _, e := range f.log {
+		if e.Date.After(since) {
+			out = append(out, e)
+		}
+	}
+	return out, false, nil
+}
+
+func (f *fakeNuki) SyncLock(_ context.Context, lock int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.synced = append(f.synced, lock)
+	return nil
+}
+
+// use records the guest opening the lock with the app, in the activity log
+// only: lockCount and lastActiveDate do not change.
+func (f *fakeNuki) use(t *testing.T, lock, user int64) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, a := range f.auths {
+		if a.SmartlockID == lock && a.AccountUserID == user {
+			f.log = append(f.log, bridge.LogEntry{ID: fmt.Sprintf("log%d", len(f.log)+1), SmartlockID: lock,
+				AccountUserID: user, AuthID: a.ID, Name: a.Name, Action: bridge.ActionUnlock,
+				Trigger: bridge.TriggerApp, Date: f.now().UTC()})
+			return
+		}
+	}
+	t.Fatalf("no auth of user %d on lock %d", user, lock)
+}
+
+// release lets the lock carry out every held create and delete.
+func (f *fakeNuki) release() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, a := range f.auths {
+		if f.deleting[id] {
+			delete(f.auths, id)
+			delete(f.deleting, id)
+			continue
+		}
+		if a.OperationID != "" {
+			a.OperationID, a.AuthID = "", 7
+			f.auths[id] = a
+		}
+	}
 }
 
 // accept redeems the invitation of user on lock as the Nuki app would.

@@ -33,39 +33,6 @@ func ParseInviteID(s string) (smartlockID, accountUserID int64, err error) {
 	return smartlockID, accountUserID, nil
 }
 
-// Status is where an invitation stands.
-type Status string
-
-// The statuses, in the order they are shown.
-const (
-	StatusPending      Status = "pending"       // sent, not yet redeemed
-	StatusExpiringSoon Status = "expiring_soon" // pending, within REMINDER_BEFORE of expiry
-	StatusAccepted     Status = "accepted"      // redeemed in the Nuki app
-	StatusExpired      Status = "expired"       // not redeemed in time
-	StatusRevoked      Status = "revoked"       // the authorization is gone
-	StatusFailed       Status = "failed"        // Nuki reported an error
-)
-
-// Statuses lists every status, in display order.
-var Statuses = []Status{StatusPending, StatusExpiringSoon, StatusAccepted, StatusExpired, StatusRevoked, StatusFailed}
-
-// Open reports whether the invitation may still change by itself.
-func (s Status) Open() bool {
-	return s == StatusPending || s == StatusExpiringSoon || s == StatusFailed
-}
-
-// Signal names the fact that showed an invitation was accepted. Nuki Web has
-// no invitation status, so the status says which signal it relied on.
-type Signal string
-
-// The acceptance signals, strongest first.
-const (
-	SignalLockCount  Signal = "lock_count"  // lockCount rose above 0
-	SignalLastActive Signal = "last_active" // lastActiveDate appeared
-	SignalAppID      Signal = "app_id"      // appId appeared after sending
-	SignalAuthID     Signal = "auth_id"     // authId appeared after sending
-)
-
 // Delivery says who delivers the invite code.
 type Delivery string
 
@@ -95,9 +62,15 @@ type Invitation struct {
 	RemoteAllowed bool     `json:"remoteAllowed,omitempty"`
 	Access        Access   `json:"access"`
 
-	Send      int       `json:"send"` // 1 for the first sending, +1 per re-send
-	SentAt    time.Time `json:"sentAt"`
-	ExpiresAt time.Time `json:"expiresAt"`
+	Send   int       `json:"send"`   // 1 for the first sending, +1 per re-send
+	SentAt time.Time `json:"sentAt"` // when Nuki Web took the request
+	// ConfirmedAt is when the lock was seen to have the authorization; the
+	// validity starts then. Zero while the status is sending.
+	ConfirmedAt time.Time `json:"confirmedAt,omitzero"`
+	ExpiresAt   time.Time `json:"expiresAt,omitzero"`
+	// LastUsedAt is the date of the guest's latest entry in the lock's
+	// activity log.
+	LastUsedAt time.Time `json:"lastUsedAt,omitzero"`
 
 	AcceptedAt     time.Time `json:"acceptedAt,omitzero"`
 	AcceptedSignal Signal    `json:"acceptedSignal,omitempty"`
@@ -112,9 +85,9 @@ type Invitation struct {
 	LastResendAt      time.Time `json:"lastResendAt,omitzero"`
 	AutoResends       int       `json:"autoResends,omitempty"`
 
-	// BaseAuthID is Nuki's authId when this sending was first seen; a later
-	// change is an acceptance signal.
-	BaseAuthID int64 `json:"baseAuthId,omitempty"`
+	// BaseAppID is Nuki's appId when this sending was first listed; an
+	// appId that appears later is an acceptance signal.
+	BaseAppID int64 `json:"baseAppId,omitempty"`
 
 	// RequestID is the advanced-API request whose webhook is awaited.
 	RequestID string `json:"requestId,omitempty"`
@@ -123,9 +96,19 @@ type Invitation struct {
 	// invitation revoked, and the scheduler retries it (Attempts so far).
 	Replacing bool `json:"replacing,omitempty"`
 	Attempts  int  `json:"attempts,omitempty"`
-	// PrevAuthID is the authorization a re-send replaced; a sync ignores it
-	// while Nuki Web still lists it.
-	PrevAuthID string `json:"prevAuthId,omitempty"`
+	// PrevAuthID is the authorization a re-send replaces; a sync ignores it
+	// while Nuki Web still lists it. The new one is created only once Nuki
+	// no longer lists it: DeleteRequestedAt is when its delete was asked for.
+	PrevAuthID        string    `json:"prevAuthId,omitempty"`
+	DeleteRequestedAt time.Time `json:"deleteRequestedAt,omitzero"`
+	// Deleting lists authorizations deleted here that Nuki Web may still
+	// list until the lock has carried the delete out; a sync ignores them
+	// and forgets each once it is gone.
+	Deleting []string `json:"deleting,omitempty"`
+	// CheckRequestedAt is when the lock was asked to sync before an
+	// automatic re-send; the re-send happens only after a fresh look at the
+	// authorization and the activity log finds no sign of use.
+	CheckRequestedAt time.Time `json:"checkRequestedAt,omitzero"`
 	// HasCode reports whether a usable invite code is stored.
 	HasCode bool `json:"hasCode,omitempty"`
 
@@ -150,44 +133,10 @@ type HistoryEntry struct {
 	Actor  string    `json:"actor,omitempty"` // who asked: "mqtt", "web:alice", "scheduler", "sync"
 }
 
-// StatusAt derives the status from the recorded facts at time now.
-// reminderBefore is how long before expiry a pending invitation counts as
-// expiring soon.
-func (inv *Invitation) StatusAt(now time.Time, reminderBefore time.Duration) Status {
-	switch {
-	case !inv.RevokedAt.IsZero():
-		return StatusRevoked
-	case !inv.AcceptedAt.IsZero():
-		return StatusAccepted
-	case !inv.FailedAt.IsZero():
-		return StatusFailed
-	case inv.ExpiresAt.IsZero():
-		return StatusPending
-	case !now.Before(inv.ExpiresAt):
-		return StatusExpired
-	case !now.Before(inv.ExpiresAt.Add(-reminderBefore)):
-		return StatusExpiringSoon
-	}
-	return StatusPending
-}
-
-// ClosedAt returns when an accepted, expired or revoked invitation reached
-// that status, and false for open ones.
-func (inv *Invitation) ClosedAt() (time.Time, bool) {
-	switch inv.Status {
-	case StatusAccepted:
-		return inv.AcceptedAt, true
-	case StatusRevoked:
-		return inv.RevokedAt, true
-	case StatusExpired:
-		return inv.ExpiresAt, true
-	}
-	return time.Time{}, false
-}
-
 // Clone returns a deep copy; the history is not shared.
 func (inv Invitation) Clone() Invitation {
 	inv.History = append([]HistoryEntry(nil), inv.History...)
+	inv.Deleting = append([]string(nil), inv.Deleting...)
 	return inv
 }
 

@@ -111,10 +111,12 @@ func (a Access) problems() []string {
 }
 
 // Create finds or creates the account user and gives them an app key on each
-// lock, delivered by Nuki's email or (custom) by ours. The same RequestID
-// twice within 30 days returns the first result and creates nothing more. Errors wrap
-// ErrInvalid, ErrConflict, ErrDisabled or a *NukiError. When Nuki refuses some
-// locks, the invitations for them are returned as failed (the scheduler
+// lock, delivered by Nuki's email or (custom) by ours. The invitations are
+// committed as sending before Nuki Web is asked, and become pending once the
+// lock confirms (a later sync or follow-up). The same RequestID twice within
+// 30 days returns the first result and creates nothing more. Errors wrap
+// ErrInvalid, ErrConflict, ErrDisabled or a *NukiError. When Nuki refuses
+// some locks, the invitations for them are returned as failed (the scheduler
 // retries them) together with an error saying so.
 func (s *Service) Create(ctx context.Context, r CreateRequest) ([]Invitation, error) {
 	if err := s.validate(&r); err != nil {
@@ -143,6 +145,7 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) ([]Invitation, er
 		if !exists {
 			inv = Invitation{ID: id, SmartlockID: lock, AccountUserID: user.ID}
 		}
+		inv = inv.Clone()
 		inv.Name, inv.Email, inv.Language = r.Name, user.Email, r.Language
 		inv.LockName = s.state.Locks[lock].Name
 		inv.Delivery, inv.RemoteAllowed, inv.Access, inv.Adopted = r.Delivery, r.RemoteAllowed, r.Access, false
@@ -151,31 +154,30 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) ([]Invitation, er
 		invs = append(invs, inv)
 	}
 
-	c := &change{}
-	var failures []error
-	sent := s.send(ctx, invs, r.Delivery, now)
+	claim := &change{}
 	for i := range invs {
-		inv := &invs[i]
-		if err := sent[i]; err != nil {
-			failures = append(failures, fmt.Errorf("%s: %w", inv.LockName, err))
-		}
-		inv.Status = inv.StatusAt(now, s.opts.ReminderBefore)
-		types := []EventType{EventCreated}
-		if sent[i] == nil && r.Delivery == DeliveryNuki {
-			types = append(types, EventSent)
-		} else if sent[i] != nil {
-			types = append(types, EventFailed)
-		}
-		c.put(*inv, now, types...)
+		invs[i].claimSending(now)
+		invs[i].Status = invs[i].StatusAt(now, s.opts.ReminderBefore)
+		claim.put(invs[i], now, EventCreated)
 	}
 	if r.RequestID != "" {
 		req := Request{ID: r.RequestID, At: now}
 		for _, inv := range invs {
 			req.Invites = append(req.Invites, inv.ID)
 		}
-		c.batch.Requests = append(c.batch.Requests, req)
+		claim.batch.Requests = append(claim.batch.Requests, req)
 	}
-	if err := s.commit(ctx, c); err != nil {
+	if err := s.commit(ctx, claim); err != nil {
+		return nil, err
+	}
+	errs := s.send(ctx, invs, r.Delivery)
+	var failures []error
+	for i, err := range errs {
+		if err != nil {
+			failures = append(failures, fmt.Errorf("%s: %w", invs[i].LockName, err))
+		}
+	}
+	if err := s.commitSent(ctx, invs, errs, false); err != nil {
 		return nil, err
 	}
 	s.log.Info("invitation created", "invites", len(invs), "delivery", r.Delivery, "failed", len(failures), "actor", r.Actor)
@@ -207,90 +209,20 @@ func (s *Service) current(ids []InviteID) []Invitation {
 }
 
 // accountUser finds the Nuki account user with r's email or creates one.
+// Nuki's answer to creating an email it has is not documented (400 has been
+// seen), so any refusal is followed by a second look-up.
 func (s *Service) accountUser(ctx context.Context, r CreateRequest) (User, error) {
 	u, err := s.nuki.FindUser(ctx, r.Email)
 	if err == nil || !errors.Is(err, ErrNotFound) {
 		return u, err
 	}
 	u, err = s.nuki.CreateUser(ctx, NewUser{Email: r.Email, Name: r.Name, Language: r.Language})
-	var nerr *NukiError
-	if errors.As(err, &nerr) && nerr.Status == 409 {
-		return s.nuki.FindUser(ctx, r.Email) // created meanwhile
+	if err != nil && errors.Is(err, ErrNukiRejected) {
+		if found, ferr := s.nuki.FindUser(ctx, r.Email); ferr == nil {
+			return found, nil
+		}
 	}
 	return u, err
-}
-
-// send asks Nuki Web for a new authorization for each invitation (all of one
-// user) and records a new sending on success, or the failure. It returns one
-// error per invitation. Call with s.op held; it does not commit.
-func (s *Service) send(ctx context.Context, invs []Invitation, d Delivery, now time.Time) []error {
-	errs := make([]error, len(invs))
-	if len(invs) == 0 {
-		return errs
-	}
-	grant := Grant{AccountUserID: invs[0].AccountUserID, Name: authName(invs[0].Name),
-		RemoteAllowed: invs[0].RemoteAllowed, Access: invs[0].Access}
-	var requestID string
-	if d == DeliveryCustom {
-		locks := make([]int64, len(invs))
-		for i, inv := range invs {
-			locks[i] = inv.SmartlockID
-		}
-		var err error
-		if requestID, err = s.nuki.CreateAdvancedAuth(ctx, locks, grant); err != nil {
-			for i := range errs {
-				errs[i] = err
-			}
-		}
-	} else {
-		for i, inv := range invs {
-			errs[i] = s.nuki.CreateAuth(ctx, inv.SmartlockID, grant)
-			var nerr *NukiError
-			if errors.As(errs[i], &nerr) && nerr.Status == 409 && inv.Replacing {
-				// Nuki holds one app authorization per user and lock: if a
-				// new one is there, it was created just before a crash.
-				if a, err := s.nuki.FindAuth(ctx, inv.SmartlockID, inv.AccountUserID); err == nil && a.ID != inv.PrevAuthID {
-					errs[i] = nil
-				}
-			}
-		}
-	}
-	for i := range invs {
-		inv := &invs[i]
-		if errs[i] != nil {
-			inv.Replacing = true
-			inv.Attempts++
-			inv.FailedAt, inv.LastError = now, nukiReason(errs[i])
-			inv.record(now, EventFailed, "", "Nuki Web refused the authorization: "+inv.LastError)
-			continue
-		}
-		inv.Send++
-		inv.SentAt, inv.ExpiresAt = now, now.Add(s.opts.Validity)
-		inv.Delivery, inv.RequestID = d, requestID
-		inv.Replacing, inv.FailedAt, inv.LastError = false, time.Time{}, ""
-		if d == DeliveryNuki {
-			// A custom create counts as done only once Nuki's webhook says
-			// so: a lock that stays offline must not be retried for ever.
-			inv.Attempts = 0
-		}
-		inv.AcceptedAt, inv.AcceptedSignal, inv.HasCode = time.Time{}, "", false
-		inv.BaseAuthID = 0
-		detail := "Nuki emailed the invite code"
-		if d == DeliveryCustom {
-			detail = "waiting for Nuki to hand over the invite code"
-		}
-		inv.record(now, EventSent, "", detail)
-	}
-	return errs
-}
-
-// nukiReason is the message kept as an invitation's last error.
-func nukiReason(err error) string {
-	var nerr *NukiError
-	if errors.As(err, &nerr) && nerr.Description != "" {
-		return nerr.Description
-	}
-	return err.Error()
 }
 
 func authName(name string) string {
@@ -300,18 +232,17 @@ func authName(name string) string {
 	return string([]rune(name)[:maxAuthName])
 }
 
-// Resend deletes the authorization and creates it again, keeping the
-// invitation id and restarting its validity. Refused (ErrConflict) for
-// accepted or revoked invitations and within the cool-down.
+// Resend replaces the invitation's authorization with a new one, keeping the
+// invitation id; the new validity starts when the lock confirms it. It is a
+// procedure that survives restarts: the old authorization is deleted, the
+// new one is created only once Nuki Web no longer lists the old one, and the
+// status says sending meanwhile. It ends with one new authorization and one
+// Nuki email, or failed with the reason (the scheduler retries). Refused
+// (ErrConflict) for revoked invitations, for accepted ones unless o.Force,
+// and within the cool-down.
 func (s *Service) Resend(ctx context.Context, id InviteID, o ResendOptions) (Invitation, error) {
 	s.op.Lock()
 	defer s.op.Unlock()
-	return s.resend(ctx, id, o, false)
-}
-
-// resend does the work of Resend; auto marks the scheduler's automatic
-// re-sends, which skip the cool-down. Call with s.op held.
-func (s *Service) resend(ctx context.Context, id InviteID, o ResendOptions, auto bool) (Invitation, error) {
 	inv, ok := s.state.Invitations[id]
 	if !ok {
 		return Invitation{}, notFound(id)
@@ -320,12 +251,17 @@ func (s *Service) resend(ctx context.Context, id InviteID, o ResendOptions, auto
 	now := s.now()
 	switch inv.StatusAt(now, s.opts.ReminderBefore) {
 	case StatusAccepted:
-		return Invitation{}, fmt.Errorf("%w: %s accepted this invitation on %s; there is nothing to re-send",
-			ErrConflict, inv.Name, inv.AcceptedAt.Format("2006-01-02 15:04 MST"))
+		if !o.Force {
+			return Invitation{}, fmt.Errorf("%w: %s accepted this invitation on %s (signal %s); a re-send would take the working key away until the new code is redeemed: send \"force\": true to do it anyway",
+				ErrConflict, inv.Name, inv.AcceptedAt.Format("2006-01-02 15:04 MST"), inv.AcceptedSignal)
+		}
 	case StatusRevoked:
 		return Invitation{}, fmt.Errorf("%w: the invitation was revoked; create a new one instead", ErrConflict)
 	}
-	if since := now.Sub(inv.LastResendAt); !auto && !inv.LastResendAt.IsZero() && since < s.opts.ResendCooldown {
+	if inv.Replacing && inv.FailedAt.IsZero() {
+		return Invitation{}, fmt.Errorf("%w: a re-send of this invitation is under way (%s)", ErrConflict, inv.waitingFor())
+	}
+	if since := now.Sub(inv.LastResendAt); !inv.LastResendAt.IsZero() && since < s.opts.ResendCooldown {
 		return Invitation{}, fmt.Errorf("%w: re-sent %s ago; a new re-send is possible in %s (RESEND_COOLDOWN)",
 			ErrConflict, since.Round(time.Second), (s.opts.ResendCooldown - since).Round(time.Second))
 	}
@@ -338,85 +274,32 @@ func (s *Service) resend(ctx context.Context, id InviteID, o ResendOptions, auto
 	if o.Delivery == DeliveryCustom && !s.opts.AdvancedAPI {
 		return Invitation{}, fmt.Errorf("%w: custom delivery needs the Nuki Advanced API: set NUKI_ADVANCED_API=true", ErrDisabled)
 	}
-
 	if inv.AuthID == "" && !inv.Replacing {
 		// Not seen by a sync yet: ask Nuki which authorization to replace.
 		if err := s.findAuth(ctx, &inv); err != nil {
 			return Invitation{}, fmt.Errorf("re-sending %s: %w", id, err)
 		}
 	}
-	// Claim first: from here a crash leaves an invitation the scheduler
-	// finishes, never one a sync takes for revoked.
-	if !inv.Replacing {
-		inv.Replacing, inv.PrevAuthID = true, inv.AuthID
-		inv.record(now, EventChanged, o.Actor, "re-send started")
-		c := &change{}
-		c.put(inv, now)
-		if err := s.commit(ctx, c); err != nil {
-			return Invitation{}, err
-		}
+	detail := "re-send started"
+	if o.Force && inv.StatusAt(now, s.opts.ReminderBefore) == StatusAccepted {
+		detail = "re-send of an accepted invitation started (forced)"
 	}
-	return s.replace(ctx, inv, o.Delivery, o.Actor, now)
-}
-
-// replace deletes the old authorization (if any) and creates the new one,
-// then commits the outcome. Call with s.op held and inv.Replacing committed.
-func (s *Service) replace(ctx context.Context, inv Invitation, d Delivery, actor string, now time.Time) (Invitation, error) {
-	if inv.PrevAuthID != "" {
-		err := s.nuki.DeleteAuth(ctx, inv.SmartlockID, inv.PrevAuthID)
-		var nerr *NukiError
-		if err != nil && !(errors.As(err, &nerr) && nerr.Status == 404) {
-			inv.Attempts++
-			inv.record(now, EventFailed, "", "Nuki Web refused to delete the old authorization: "+nukiReason(err))
-			return s.failResend(ctx, inv, now, err)
-		}
-	}
-	first := inv.Send == 0 // a first create Nuki refused before
-	invs := []Invitation{inv}
-	errs := s.send(ctx, invs, d, now)
-	inv = invs[0]
-	if errs[0] != nil {
-		return s.failResend(ctx, inv, now, errs[0])
-	}
-	inv.AuthID = ""
-	types := []EventType{EventSent}
-	if !first {
-		inv.ResendCount++
-		inv.ResendUnconfirmed = d == DeliveryCustom
-		inv.LastResendAt = now
-		inv.record(now, EventResent, actor, fmt.Sprintf("re-send %d, delivery %s", inv.ResendCount, d))
-		types = []EventType{EventResent}
-		if d == DeliveryNuki {
-			types = append(types, EventSent)
-		}
-	}
+	inv.claimResend(now, o.Delivery)
+	inv.record(now, EventChanged, o.Actor, detail)
+	c := &change{}
 	inv.Status = inv.StatusAt(now, s.opts.ReminderBefore)
-	c := &change{}
-	c.put(inv, now, types...)
-	c.batch.DeleteCodes = append(c.batch.DeleteCodes, inv.ID) // the old code died with the old authorization
+	c.put(inv, now, EventChanged)
 	if err := s.commit(ctx, c); err != nil {
 		return Invitation{}, err
 	}
-	s.log.Info("invitation re-sent", "invite", inv.ID, "resends", inv.ResendCount, "delivery", d, "actor", actor)
-	return s.Invitation(inv.ID)
+	s.log.Info("invitation re-send started", "invite", id, "delivery", o.Delivery, "actor", o.Actor)
+	return s.advance(ctx, id, o.Actor)
 }
 
-// failResend records a refused re-send or create; the scheduler retries it.
-func (s *Service) failResend(ctx context.Context, inv Invitation, now time.Time, cause error) (Invitation, error) {
-	if inv.FailedAt.IsZero() {
-		inv.FailedAt = now
-	}
-	inv.LastError = nukiReason(cause)
-	types := s.settle(&inv, now, nil)
-	c := &change{}
-	c.put(inv, now, types...)
-	if err := s.commit(ctx, c); err != nil {
-		return Invitation{}, err
-	}
-	return Invitation{}, fmt.Errorf("sending %s: %w (it will be retried)", inv.ID, cause)
-}
-
-// Revoke deletes the authorization; the invitation becomes revoked.
+// Revoke deletes the authorization; the invitation becomes revoked. Nuki Web
+// may list the authorization until the lock has carried the delete out; a
+// sync ignores it meanwhile. A create still waiting for the lock is deleted
+// once the lock has carried it out.
 func (s *Service) Revoke(ctx context.Context, id InviteID, actor string) (Invitation, error) {
 	s.op.Lock()
 	defer s.op.Unlock()
@@ -439,15 +322,23 @@ func (s *Service) Revoke(ctx context.Context, id InviteID, actor string) (Invita
 			continue
 		}
 		err := s.nuki.DeleteAuth(ctx, inv.SmartlockID, authID)
-		var nerr *NukiError
-		if err != nil && !(errors.As(err, &nerr) && nerr.Status == 404) {
+		switch {
+		case err == nil:
+			inv.Deleting = appendOnce(inv.Deleting, authID)
+		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, ErrBusy) && authID == inv.PrevAuthID && !inv.DeleteRequestedAt.IsZero():
+			// Its delete is already running.
+		case errors.Is(err, ErrBusy):
+			return Invitation{}, fmt.Errorf("revoking %s: the lock is still carrying out an earlier change to this authorization; try again in a minute: %w", id, err)
+		default:
 			return Invitation{}, fmt.Errorf("revoking %s: %w", id, err)
 		}
 	}
 	now := s.now()
 	// RequestID stays: should Nuki still carry out a custom request, its
 	// result is recognised as belonging to a revoked invitation and deleted.
-	inv.RevokedAt, inv.AuthID, inv.PrevAuthID, inv.Replacing = now, "", "", false
+	inv.RevokedAt, inv.AuthID, inv.PrevAuthID, inv.Replacing, inv.DeleteRequestedAt = now, "", "", false, time.Time{}
+	inv.CheckRequestedAt = time.Time{}
 	inv.record(now, EventRevoked, actor, "revoked")
 	types := s.settle(&inv, now, nil)
 	c := &change{}
@@ -459,8 +350,15 @@ func (s *Service) Revoke(ctx context.Context, id InviteID, actor string) (Invita
 	return s.Invitation(id)
 }
 
+func appendOnce(ids []string, id string) []string {
+	if slices.Contains(ids, id) {
+		return ids
+	}
+	return append(ids, id)
+}
+
 // findAuth fills in the id of the invitation's authorization from Nuki Web,
-// when there is one and it is not the one a re-send replaced.
+// when there is one and it is not one being deleted.
 func (s *Service) findAuth(ctx context.Context, inv *Invitation) error {
 	a, err := s.nuki.FindAuth(ctx, inv.SmartlockID, inv.AccountUserID)
 	switch {
@@ -468,7 +366,7 @@ func (s *Service) findAuth(ctx context.Context, inv *Invitation) error {
 		return nil
 	case err != nil:
 		return err
-	case a.ID != inv.PrevAuthID:
+	case a.ID != inv.PrevAuthID && !slices.Contains(inv.Deleting, a.ID):
 		inv.AuthID = a.ID
 	}
 	return nil
@@ -548,18 +446,19 @@ func (s *Service) HandleAuthCreation(ctx context.Context, r AuthCreation) error 
 		inv.RequestID = ""
 		switch {
 		case found && res.Success && !res.Code.IsZero():
-			inv.HasCode, inv.Attempts, inv.ResendUnconfirmed = true, 0, false
+			types := inv.confirmByNuki(now, s.opts.Validity, res)
+			inv.HasCode = true
 			if c.batch.Codes == nil {
 				c.batch.Codes = map[InviteID]Secret{}
 			}
 			c.batch.Codes[inv.ID] = res.Code
 			inv.record(now, EventCodeReady, "nuki", "")
-			c.put(inv, now, EventCodeReady)
+			c.put(inv, now, append(types, EventCodeReady)...)
 			ready = append(ready, inv.ID)
 		case found && res.Success:
-			inv.Attempts, inv.ResendUnconfirmed = 0, false
+			types := inv.confirmByNuki(now, s.opts.Validity, res)
 			inv.record(now, EventChanged, "nuki", "created without a code in Nuki's answer")
-			c.put(inv, now, EventChanged)
+			c.put(inv, now, withEvent(types, EventChanged)...)
 		default:
 			reason := "Nuki could not create the authorization"
 			if why, ok := nukiErrorCodes[strings.ToLower(res.ErrorCode)]; ok {
@@ -567,13 +466,9 @@ func (s *Service) HandleAuthCreation(ctx context.Context, r AuthCreation) error 
 			} else if res.ErrorCode != "" {
 				reason += " (error " + res.ErrorCode + ")"
 			}
-			inv.FailedAt, inv.LastError, inv.Replacing = now, reason, true
-			inv.Attempts++
 			// The sending never happened: take it back, so the retry counts
 			// once (and a first invitation stays a first one).
-			if inv.Send > 0 {
-				inv.Send--
-			}
+			inv.unclaimSending(now, reason)
 			if inv.ResendUnconfirmed {
 				inv.ResendCount, inv.ResendUnconfirmed = inv.ResendCount-1, false
 			}
@@ -594,6 +489,21 @@ func (s *Service) HandleAuthCreation(ctx context.Context, r AuthCreation) error 
 			kind = MessageResend
 		}
 		s.mailCode(ctx, id, kind)
+	}
+	return nil
+}
+
+// confirmByNuki applies the success of an advanced create on the
+// invitation's lock: Nuki reports it once the lock has the authorization, so
+// the validity starts. It returns the events that says happened.
+func (inv *Invitation) confirmByNuki(now time.Time, validity time.Duration, res AuthCreationResult) []EventType {
+	inv.Attempts, inv.ResendUnconfirmed = 0, false
+	if res.AuthID != "" && inv.AuthID == "" {
+		inv.AuthID = res.AuthID
+	}
+	if inv.ExpiresAt.IsZero() {
+		inv.confirm(now, validity)
+		return []EventType{EventSent}
 	}
 	return nil
 }

@@ -53,6 +53,9 @@ type Auth struct {
 	CreationDate   time.Time `json:"creationDate,omitzero"`
 	UpdateDate     time.Time `json:"updateDate,omitzero"`
 	Error          string    `json:"error,omitempty"`
+	// OperationID is set while Nuki Web waits for the lock to carry out a
+	// change to this authorization; "" once the lock has done it.
+	OperationID string `json:"operationId,omitempty"`
 }
 
 // Equal reports whether two authorizations carry the same facts.
@@ -61,7 +64,8 @@ func (a Auth) Equal(b Auth) bool {
 		a.AuthID == b.AuthID && a.AppID == b.AppID && a.Type == b.Type && a.Name == b.Name &&
 		a.Enabled == b.Enabled && a.RemoteAllowed == b.RemoteAllowed && a.LockCount == b.LockCount &&
 		a.Access.Equal(b.Access) && a.LastActiveDate.Equal(b.LastActiveDate) &&
-		a.CreationDate.Equal(b.CreationDate) && a.UpdateDate.Equal(b.UpdateDate) && a.Error == b.Error
+		a.CreationDate.Equal(b.CreationDate) && a.UpdateDate.Equal(b.UpdateDate) && a.Error == b.Error &&
+		a.OperationID == b.OperationID
 }
 
 // Equal reports whether two access windows are the same.
@@ -110,6 +114,29 @@ type AuthCreationResult struct {
 	Code        Secret // the invite code, on success
 }
 
+// LogEntry is one entry of a lock's activity log (Nuki's SmartlockLog).
+type LogEntry struct {
+	ID            string    `json:"id"`
+	SmartlockID   int64     `json:"smartlockId"`
+	AccountUserID int64     `json:"accountUserId,omitempty"`
+	AuthID        string    `json:"authId,omitempty"` // the string id of the authorization used
+	Name          string    `json:"name,omitempty"`
+	Action        int       `json:"action"`  // 1 unlock, 2 lock, 3 unlatch, 4 lock'n'go, 5 lock'n'go with unlatch, …
+	Trigger       int       `json:"trigger"` // 0 system, 1 manual, 2 button, 3 automatic, 4 web, 5 app, 6 auto lock, 7 accessory, 255 keypad
+	Source        int       `json:"source,omitempty"`
+	State         int       `json:"state"` // 0 success
+	Date          time.Time `json:"date"`
+}
+
+// Log trigger and action values the bridge names.
+const (
+	TriggerApp    = 5
+	TriggerKeypad = 255
+	ActionUnlock  = 1
+	ActionLock    = 2
+	ActionUnlatch = 3
+)
+
 // Fetcher reads the account's locks, users and app authorizations.
 type Fetcher interface {
 	Fetch(ctx context.Context) (Snapshot, error)
@@ -138,10 +165,26 @@ type AuthFinder interface {
 	FindAuth(ctx context.Context, smartlockID, accountUserID int64) (Auth, error)
 }
 
+// ActivityReader reads the activity log of every lock of the account.
+// ActivityLog returns the entries dated after since, oldest first; when Nuki
+// has more than the reader fetches in one go, truncated is true and the
+// entries are the newest ones.
+type ActivityReader interface {
+	ActivityLog(ctx context.Context, since time.Time) (entries []LogEntry, truncated bool, err error)
+}
+
+// LockSyncer asks a lock to sync with Nuki Web now, so that its counters
+// (lockCount, lastActiveDate) and pending changes catch up.
+type LockSyncer interface {
+	SyncLock(ctx context.Context, smartlockID int64) error
+}
+
 // Nuki is everything the Service needs of Nuki Web.
 type Nuki interface {
 	Fetcher
 	Directory
 	Authorizer
 	AuthFinder
+	ActivityReader
+	LockSyncer
 }

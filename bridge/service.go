@@ -22,6 +22,13 @@ type Options struct {
 	AdvancedAPI        bool          // the account may use PUT /smartlock/auth/advanced
 	ExposeCodes        bool          // invite codes may be revealed on request
 	AdminEmail         string        // receives the reminder digest, if set
+	// ConfirmTimeout bounds how long the lock may take to carry out a
+	// create or a delete; past it the invitation fails with the reason and
+	// the scheduler retries; 1h.
+	ConfirmTimeout time.Duration
+	// FollowUp is how often invitations waiting for their lock are looked
+	// up between syncs; 15s.
+	FollowUp time.Duration
 
 	Now    func() time.Time // the clock; time.Now
 	Logger *slog.Logger
@@ -45,7 +52,10 @@ type CreateRequest struct {
 // invitation's own delivery.
 type ResendOptions struct {
 	Delivery Delivery // "" keeps the invitation's delivery
-	Actor    string
+	// Force re-sends an accepted invitation too, which takes the guest's
+	// working key away until they redeem the new code.
+	Force bool
+	Actor string
 }
 
 // Filter selects invitations. Zero fields match everything.
@@ -78,6 +88,9 @@ type Service struct {
 	state State
 	sync  SyncState
 	subs  []Subscriber
+	// logSince is where the next activity-log read starts; zero before
+	// the first. Guarded by op.
+	logSince time.Time
 
 	syncNow chan struct{}
 }
@@ -93,6 +106,12 @@ func NewService(store Store, nuki Nuki, mailer Mailer, opts Options) *Service {
 	}
 	if opts.ResendCooldown <= 0 {
 		opts.ResendCooldown = 10 * time.Minute
+	}
+	if opts.ConfirmTimeout <= 0 {
+		opts.ConfirmTimeout = time.Hour
+	}
+	if opts.FollowUp <= 0 {
+		opts.FollowUp = 15 * time.Second
 	}
 	if opts.AutoResendMax < 0 {
 		opts.AutoResendMax = 0
@@ -245,13 +264,26 @@ type change struct {
 // put stages an invitation and the events about it. A code that can no
 // longer be used is dropped with it.
 func (c *change) put(inv Invitation, now time.Time, types ...EventType) {
+	c.putUsed(inv, now, types, nil)
+}
+
+// putUsed is put with the guest's new activity-log entries: each becomes a
+// used event after the others.
+func (c *change) putUsed(inv Invitation, now time.Time, types []EventType, used []LogEntry) {
 	if inv.HasCode && !inv.Status.Open() {
 		inv.HasCode = false
 		c.batch.DeleteCodes = append(c.batch.DeleteCodes, inv.ID)
 	}
 	c.batch.Invitations = append(c.batch.Invitations, inv)
 	for _, t := range types {
+		if t == EventChanged && len(used) > 0 {
+			continue
+		}
 		c.events = append(c.events, Event{Type: t, At: now, Invitation: inv})
+	}
+	for i := range used {
+		c.events = append(c.events, Event{Type: EventUsed, At: now, Invitation: inv, Use: &used[i],
+			Detail: useDetail(used[i])})
 	}
 }
 

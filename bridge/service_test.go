@@ -96,7 +96,9 @@ func TestStatusAt(t *testing.T) {
 		{"failed", func(i *bridge.Invitation) { i.FailedAt = at(time.Minute) }, at(time.Hour), bridge.StatusFailed},
 		{"failed wins over expiry", func(i *bridge.Invitation) { i.FailedAt = at(time.Minute) }, at(72 * time.Hour), bridge.StatusFailed},
 		{"revoked wins over accepted", func(i *bridge.Invitation) { i.AcceptedAt, i.RevokedAt = at(time.Hour), at(2*time.Hour) }, at(3 * time.Hour), bridge.StatusRevoked},
-		{"no expiry known yet", func(i *bridge.Invitation) { i.ExpiresAt = time.Time{} }, at(100 * time.Hour), bridge.StatusPending},
+		{"the lock has not confirmed yet", func(i *bridge.Invitation) { i.ExpiresAt = time.Time{} }, at(100 * time.Hour), bridge.StatusSending},
+		{"a re-send under way", func(i *bridge.Invitation) { i.Replacing = true }, at(time.Hour), bridge.StatusSending},
+		{"a re-send that failed", func(i *bridge.Invitation) { i.Replacing, i.FailedAt = true, at(time.Hour) }, at(2 * time.Hour), bridge.StatusFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,7 +170,6 @@ func TestSyncAcceptanceSignals(t *testing.T) {
 		{"lockCount", func(a *bridge.Auth, _ time.Time) { a.LockCount = 1 }, bridge.SignalLockCount},
 		{"lastActiveDate", func(a *bridge.Auth, now time.Time) { a.LastActiveDate = now }, bridge.SignalLastActive},
 		{"appId", func(a *bridge.Auth, _ time.Time) { a.AppID = 4711 }, bridge.SignalAppID},
-		{"authId changed", func(a *bridge.Auth, _ time.Time) { a.AuthID = 12 }, bridge.SignalAuthID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -276,8 +277,16 @@ func TestCreateWithNukiDelivery(t *testing.T) {
 		t.Fatalf("%d invitations, %d Nuki emails; want one of each per lock", len(invs), h.nuki.Emails())
 	}
 	for _, inv := range invs {
-		if inv.Status != bridge.StatusPending || inv.Send != 1 || !inv.ExpiresAt.Equal(h.clock.Now().Add(48*time.Hour)) {
-			t.Errorf("invitation %+v", inv)
+		if inv.Status != bridge.StatusSending || inv.Send != 1 || !inv.ExpiresAt.IsZero() {
+			t.Errorf("before the lock confirmed: invitation %+v, want sending without an expiry", inv)
+		}
+	}
+	h.clock.Advance(time.Minute)
+	h.sync()
+	for _, inv := range invs {
+		got := h.get(inv.ID)
+		if got.Status != bridge.StatusPending || !got.ExpiresAt.Equal(h.clock.Now().Add(48*time.Hour)) {
+			t.Errorf("after the lock confirmed: status %s, expires %s; want pending, 48 h from the confirmation", got.Status, got.ExpiresAt)
 		}
 	}
 	again, err := h.svc.Create(context.Background(), req)
@@ -400,7 +409,7 @@ func TestAdvancedFailureIsRetried(t *testing.T) {
 		t.Errorf("after sync: %s", got.Status)
 	}
 	h.tick()
-	if got := h.get(inv.ID); got.Status != bridge.StatusPending || got.RequestID == "" || len(h.nuki.requests) != 2 {
+	if got := h.get(inv.ID); got.Status != bridge.StatusSending || got.RequestID == "" || len(h.nuki.requests) != 2 {
 		t.Errorf("after retry: status %s request %q, %d requests", got.Status, got.RequestID, len(h.nuki.requests))
 	}
 }
@@ -416,14 +425,21 @@ func TestResend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != inv.ID || got.ResendCount != 1 || got.Send != 2 || !got.ExpiresAt.Equal(h.clock.Now().Add(48*time.Hour)) {
+	if got.ID != inv.ID || got.ResendCount != 1 || got.Send != 2 || got.Status != bridge.StatusSending || !got.ExpiresAt.IsZero() {
 		t.Errorf("after re-send: %+v", got)
 	}
 	if h.nuki.Emails() != 2 || len(h.nuki.deleted) != 1 {
 		t.Errorf("%d Nuki emails, %d deletions; want 2 and 1", h.nuki.Emails(), len(h.nuki.deleted))
 	}
-	if ev := h.rec.take(); !slices.Equal(ev, []string{"resent:" + string(inv.ID), "sent:" + string(inv.ID)}) {
+	if ev := h.rec.take(); !slices.Equal(ev, []string{"changed:" + string(inv.ID), "resent:" + string(inv.ID)}) {
 		t.Errorf("events %v", ev)
+	}
+	h.sync()
+	if got := h.get(inv.ID); got.Status != bridge.StatusPending || !got.ExpiresAt.Equal(h.clock.Now().Add(48*time.Hour)) {
+		t.Errorf("after the lock confirmed: %s, expires %s", got.Status, got.ExpiresAt)
+	}
+	if ev := h.rec.take(); !slices.Equal(ev, []string{"sent:" + string(inv.ID)}) {
+		t.Errorf("events at confirmation %v", ev)
 	}
 
 	h.clock.Advance(time.Minute)
@@ -444,13 +460,17 @@ func TestResend(t *testing.T) {
 	if _, err := h.svc.Resend(context.Background(), inv.ID, bridge.ResendOptions{}); !errors.Is(err, bridge.ErrConflict) {
 		t.Errorf("re-send of an accepted invitation: %v", err)
 	}
+	got, err = h.svc.Resend(context.Background(), inv.ID, bridge.ResendOptions{Force: true, Actor: "test"})
+	if err != nil || got.Status != bridge.StatusSending || got.ResendCount != 2 || h.nuki.Emails() != 3 {
+		t.Errorf("forced re-send of an accepted invitation: %v, %s, %d re-sends, %d emails", err, got.Status, got.ResendCount, h.nuki.Emails())
+	}
 }
 
 func TestResendToOfflineLockFailsThenRecovers(t *testing.T) {
 	h := newHarness(t, bridge.Options{})
 	inv := h.create(bridge.DeliveryNuki, 100)[0]
 	h.sync()
-	h.nuki.refuse[100] = &bridge.NukiError{Kind: bridge.ErrNukiRejected, Status: 423, Description: "the smartlock is offline"}
+	h.nuki.refuse[100] = &bridge.NukiError{Kind: bridge.ErrNukiRejected, Reason: bridge.ErrInvalid, Status: 400, Description: "the smartlock is offline"}
 	if _, err := h.svc.Resend(context.Background(), inv.ID, bridge.ResendOptions{}); err == nil {
 		t.Fatal("re-send to an offline lock succeeded")
 	}
@@ -465,6 +485,7 @@ func TestResendToOfflineLockFailsThenRecovers(t *testing.T) {
 	h.start() // a restart in between loses nothing
 	delete(h.nuki.refuse, 100)
 	h.tick()
+	h.sync()
 	got = h.get(inv.ID)
 	if got.Status != bridge.StatusPending || got.ResendCount != 1 || got.LastError != "" {
 		t.Errorf("after the retry: status %s, re-sends %d, error %q", got.Status, got.ResendCount, got.LastError)
@@ -512,7 +533,9 @@ func TestAutoResendStopsAtTheCap(t *testing.T) {
 	for range 5 {
 		h.sync()
 		h.clock.Advance(6*time.Hour + time.Minute)
-		h.tick()
+		h.tick() // asks the lock to sync
+		h.clock.Advance(time.Minute)
+		h.tick() // looks again, then re-sends
 	}
 	got := h.get(inv.ID)
 	if got.ResendCount != 2 || got.AutoResends != 2 || h.nuki.Emails() != 3 {
@@ -531,6 +554,9 @@ func TestAutoResendOnExpiry(t *testing.T) {
 	}
 	h.clock.Advance(2 * time.Hour)
 	h.tick()
+	h.clock.Advance(time.Minute)
+	h.tick()
+	h.sync()
 	if got := h.get(inv.ID); got.Status != bridge.StatusPending || got.ResendCount != 1 {
 		t.Errorf("after expiry: %s with %d re-sends", got.Status, got.ResendCount)
 	}
@@ -606,6 +632,9 @@ func TestAutoResendAfterLongerThanValidity(t *testing.T) {
 	}
 	h.clock.Advance(11 * time.Hour)
 	h.tick()
+	h.clock.Advance(time.Minute)
+	h.tick()
+	h.sync()
 	if got := h.get(inv.ID); got.ResendCount != 1 || got.Status != bridge.StatusPending {
 		t.Errorf("60 h after sending: %s with %d re-sends; want one automatic re-send", got.Status, got.ResendCount)
 	}

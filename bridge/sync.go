@@ -5,19 +5,33 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
+// logOverlap is how far back each activity-log read reaches before the
+// previous one: a lock without a bridge uploads entries late, dated when they
+// happened. Entries already applied are recognised by their date.
+const logOverlap = time.Hour
+
 // Run syncs at start, then every interval and whenever RequestSync is called,
 // until ctx ends; then it returns nil. A failed sync is retried at the next
-// interval, or after Nuki's Retry-After when that is longer.
+// interval, or after Nuki's Retry-After when that is longer. Between syncs it
+// looks up, every FollowUp, the invitations that wait for their lock.
 func (s *Service) Run(ctx context.Context, interval time.Duration) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	follow := time.NewTicker(s.opts.FollowUp)
+	defer follow.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-follow.C:
+			if err := s.FollowUp(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("follow-up failed", "err", err)
+			}
+			continue
 		case <-timer.C:
 		case <-s.syncNow:
 			if !timer.Stop() {
@@ -39,9 +53,11 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-// Sync reads Nuki Web, writes what changed in one transaction and tells the
-// subscribers. A sync that finds nothing new writes nothing and emits nothing;
-// a failed one changes nothing and records why in the SyncState.
+// Sync reads Nuki Web and the activity log since the last sync, writes what
+// changed in one transaction and tells the subscribers; then it carries on
+// the re-sends that wait for their lock. A sync that finds nothing new writes
+// nothing and emits nothing; a failed one changes nothing and records why in
+// the SyncState.
 func (s *Service) Sync(ctx context.Context) error {
 	s.op.Lock()
 	defer s.op.Unlock()
@@ -51,9 +67,19 @@ func (s *Service) Sync(ctx context.Context) error {
 	if first {
 		s.setSync(func(st *SyncState) { st.Status = SyncRunning })
 	}
+	now := s.now()
+	since := s.logSince
+	if since.IsZero() {
+		since = now.Add(-s.opts.Validity)
+	}
 	snap, err := s.nuki.Fetch(ctx)
+	var entries []LogEntry
+	truncated := false
 	if err == nil {
-		err = s.commit(ctx, s.diff(snap, s.now()))
+		entries, truncated, err = s.nuki.ActivityLog(ctx, since.Add(-logOverlap))
+	}
+	if err == nil {
+		err = s.commit(ctx, s.diff(snap, entries, now))
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -66,12 +92,19 @@ func (s *Service) Sync(ctx context.Context) error {
 		})
 		return fmt.Errorf("sync: %w", err)
 	}
+	s.logSince = now
+	if truncated {
+		s.log.Warn("the activity log had more entries since the last sync than one read takes; older ones were skipped")
+	}
 	s.setSync(func(st *SyncState) {
 		st.Status = SyncOK
 		st.LastError = ""
 		st.LastSync = s.opts.Now()
 	})
-	s.log.Debug("sync done", "calls", snap.Calls, "locks", len(snap.Locks), "auths", len(snap.Auths))
+	s.log.Debug("sync done", "calls", snap.Calls, "locks", len(snap.Locks), "auths", len(snap.Auths), "log", len(entries))
+	if err := s.followUp(ctx, followAfterMap); err != nil {
+		s.log.Warn("carrying on after the sync", "err", err)
+	}
 	return nil
 }
 
@@ -85,9 +118,9 @@ func syncStatusOf(err error) SyncStatus {
 	return SyncUnreachable
 }
 
-// diff compares a snapshot with the state and returns what changed. Call with
-// s.op held.
-func (s *Service) diff(snap Snapshot, now time.Time) *change {
+// diff compares a snapshot and the new activity-log entries with the state
+// and returns what changed. Call with s.op held.
+func (s *Service) diff(snap Snapshot, entries []LogEntry, now time.Time) *change {
 	st := &s.state
 	c := &change{}
 	b := &c.batch
@@ -107,8 +140,8 @@ func (s *Service) diff(snap Snapshot, now time.Time) *change {
 			b.Auths = append(b.Auths, a)
 		}
 		id := MakeInviteID(a.SmartlockID, a.AccountUserID)
-		if inv, ok := st.Invitations[id]; ok && inv.PrevAuthID == a.ID {
-			continue // the authorization a re-send replaced, still listed
+		if inv, ok := st.Invitations[id]; ok && (inv.PrevAuthID == a.ID || slices.Contains(inv.Deleting, a.ID)) {
+			continue // deleted here, the lock has not carried it out yet
 		}
 		byInvite[id] = a
 	}
@@ -117,20 +150,37 @@ func (s *Service) diff(snap Snapshot, now time.Time) *change {
 			b.DeleteAuths = append(b.DeleteAuths, id)
 		}
 	}
+	uses := make(map[InviteID][]LogEntry)
+	for _, e := range entries {
+		if e.AccountUserID != 0 {
+			id := MakeInviteID(e.SmartlockID, e.AccountUserID)
+			uses[id] = append(uses[id], e)
+		}
+	}
 
 	for id, a := range byInvite {
 		inv, known := st.Invitations[id]
 		if !known {
 			inv = s.adopt(a, now)
+		} else {
+			inv = inv.Clone()
 		}
-		types := s.observe(&inv, a, locks, users, now)
+		old, hadOld := st.Auths[a.ID]
+		types := s.observe(&inv, a, old, hadOld, locks, users, now)
+		used := s.applyUses(&inv, uses[id], now)
+		if len(used) > 0 {
+			types = withEvent(s.settle(&inv, now, types), "")
+		}
 		if !known {
 			// What happened before we first saw it is history, not news:
 			// Home Assistant gets the state, not a burst of old events.
+			types, used = []EventType{EventChanged}, nil
+		}
+		if forgetDeleted(&inv, seen) && types == nil {
 			types = []EventType{EventChanged}
 		}
-		if types != nil {
-			c.put(inv, now, types...)
+		if types != nil || len(used) > 0 {
+			c.putUsed(inv, now, types, used)
 		}
 		if known && st.Invitations[id].HasCode && !inv.HasCode {
 			b.DeleteCodes = append(b.DeleteCodes, id) // a new authorization: the old code is void
@@ -140,16 +190,32 @@ func (s *Service) diff(snap Snapshot, now time.Time) *change {
 		if _, ok := byInvite[id]; ok {
 			continue
 		}
+		inv = inv.Clone()
 		var types []EventType
 		if inv.AuthID != "" && inv.RevokedAt.IsZero() && !inv.Replacing {
 			inv.RevokedAt, inv.AuthID = now, ""
 			inv.record(now, EventRevoked, "sync", "the authorization was deleted in Nuki Web")
 		}
-		if types = s.settle(&inv, now, types); types != nil {
-			c.put(inv, now, types...)
+		used := s.applyUses(&inv, uses[id], now)
+		if forgetDeleted(&inv, seen) && types == nil {
+			types = []EventType{EventChanged}
+		}
+		if types = s.settle(&inv, now, types); types != nil || len(used) > 0 {
+			c.putUsed(inv, now, types, used)
 		}
 	}
 	return c
+}
+
+// forgetDeleted drops the authorizations a delete was asked for that Nuki
+// Web no longer lists, and reports whether any was dropped.
+func forgetDeleted(inv *Invitation, listed map[string]bool) bool {
+	n := len(inv.Deleting)
+	inv.Deleting = slices.DeleteFunc(inv.Deleting, func(id string) bool { return !listed[id] })
+	if len(inv.Deleting) == 0 {
+		inv.Deleting = nil
+	}
+	return len(inv.Deleting) != n
 }
 
 // mirror compares what Nuki Web lists with what is stored: it returns the
@@ -173,24 +239,29 @@ func mirror[K comparable, V comparable](stored map[K]V, listed []V, key func(V) 
 	return byKey, puts, dels
 }
 
-// adopt makes an invitation of an authorization created elsewhere.
+// adopt makes an invitation of an authorization created elsewhere. Its
+// validity counts from Nuki's creation date once the lock has it.
 func (s *Service) adopt(a Auth, now time.Time) Invitation {
 	sent := a.CreationDate
-	if sent.IsZero() {
+	if sent.IsZero() || sent.After(now) {
 		sent = now
 	}
 	inv := Invitation{
 		ID: MakeInviteID(a.SmartlockID, a.AccountUserID), SmartlockID: a.SmartlockID, AccountUserID: a.AccountUserID,
 		Delivery: DeliveryNuki, Adopted: true, RemoteAllowed: a.RemoteAllowed, Access: a.Access,
-		Send: 1, SentAt: sent, ExpiresAt: sent.Add(s.opts.Validity),
+		Send: 1, SentAt: sent, AuthID: a.ID, BaseAppID: a.AppID,
+	}
+	if lockHas(a) {
+		inv.ConfirmedAt, inv.ExpiresAt = sent, sent.Add(s.opts.Validity)
 	}
 	inv.record(now, EventAdopted, "sync", "found in Nuki Web")
 	return inv
 }
 
-// observe brings an invitation up to date with its authorization and returns
-// the events that says happened (nil when nothing changed).
-func (s *Service) observe(inv *Invitation, a Auth, locks map[int64]Lock, users map[int64]User, now time.Time) []EventType {
+// observe brings an invitation up to date with its authorization as listed
+// now (a) and as last seen (old, if hadOld), and returns the events that
+// says happened (nil when nothing changed).
+func (s *Service) observe(inv *Invitation, a, old Auth, hadOld bool, locks map[int64]Lock, users map[int64]User, now time.Time) []EventType {
 	var types []EventType
 	changed := func() {
 		if types == nil {
@@ -212,41 +283,60 @@ func (s *Service) observe(inv *Invitation, a Auth, locks map[int64]Lock, users m
 		inv.Name, inv.Email, inv.LockName, inv.Language = name, email, lockName, language
 		changed()
 	}
+	if !hadOld || !old.Equal(a) {
+		if ev := evidence(old, hadOld, a); ev != "" {
+			inv.record(now, EventEvidence, "sync", ev)
+			changed()
+		}
+	}
 
-	if !inv.RevokedAt.IsZero() && inv.RequestID != "" {
-		// Nuki carried out a custom request after the revoke: the invitation
-		// stays revoked and the scheduler deletes this authorization.
+	if !inv.RevokedAt.IsZero() && inv.AuthID != a.ID &&
+		(inv.RequestID != "" || !a.CreationDate.IsZero() && a.CreationDate.Before(inv.RevokedAt)) {
+		// The lock carried out a request made before the revoke: the
+		// invitation stays revoked and the scheduler deletes this
+		// authorization. One created after the revoke is a new sending.
 		inv.AuthID, inv.RequestID = a.ID, ""
 		inv.record(now, EventChanged, "sync", "an authorization Nuki made after the revoke will be deleted")
 		return s.settle(inv, now, []EventType{EventChanged})
 	}
 	if inv.AuthID != a.ID {
-		switch {
-		case inv.AuthID == "" && inv.RevokedAt.IsZero():
+		if inv.AuthID == "" && inv.RevokedAt.IsZero() && inv.PrevAuthID == "" && inv.Send > 0 {
 			// First sight of this sending's authorization.
-			inv.BaseAuthID = a.AuthID
-			inv.Replacing, inv.PrevAuthID, inv.Attempts = false, "", 0
-		default:
+			inv.BaseAppID = a.AppID
+			if inv.Replacing && inv.RequestID == "" {
+				// A create that timed out was carried out after all.
+				inv.Replacing, inv.FailedAt, inv.LastError = false, time.Time{}, ""
+				inv.record(now, EventChanged, "sync", "the lock carried out the create after all")
+			}
+		} else {
 			// Re-created in Nuki Web (by hand, or after we saw it deleted):
 			// a new sending we did not make.
 			sent := a.CreationDate
-			if sent.IsZero() || sent.Before(inv.SentAt) {
+			if sent.IsZero() || sent.Before(inv.SentAt) || sent.After(now) {
 				sent = now
 			}
 			inv.Send++
-			inv.SentAt, inv.ExpiresAt = sent, sent.Add(s.opts.Validity)
+			inv.SentAt, inv.ExpiresAt, inv.ConfirmedAt = sent, time.Time{}, time.Time{}
 			inv.AcceptedAt, inv.AcceptedSignal, inv.RevokedAt, inv.FailedAt, inv.LastError = time.Time{}, "", time.Time{}, time.Time{}, ""
-			inv.BaseAuthID, inv.Replacing, inv.PrevAuthID, inv.HasCode = a.AuthID, false, "", false
+			inv.BaseAppID, inv.Replacing, inv.PrevAuthID, inv.DeleteRequestedAt, inv.HasCode = a.AppID, false, "", time.Time{}, false
+			inv.Attempts, inv.RequestID = 0, ""
 			inv.record(now, EventAdopted, "sync", "the authorization was created again in Nuki Web")
+			if lockHas(a) {
+				inv.ConfirmedAt, inv.ExpiresAt = sent, sent.Add(s.opts.Validity)
+			}
 		}
 		inv.AuthID = a.ID
 		changed()
 	}
+	if inv.awaitingLock() && lockHas(a) && a.Error == "" {
+		inv.confirm(now, s.opts.Validity)
+		types = append(types[:0:0], EventSent)
+	}
 
-	if inv.AcceptedAt.IsZero() && inv.RevokedAt.IsZero() {
+	if inv.AcceptedAt.IsZero() && inv.RevokedAt.IsZero() && !inv.ExpiresAt.IsZero() {
 		if signal := acceptance(inv, a); signal != "" {
 			inv.AcceptedAt = a.LastActiveDate
-			if inv.AcceptedAt.IsZero() {
+			if inv.AcceptedAt.IsZero() || inv.AcceptedAt.After(now) {
 				inv.AcceptedAt = now
 			}
 			inv.AcceptedSignal = signal
@@ -265,60 +355,45 @@ func (s *Service) observe(inv *Invitation, a Auth, locks map[int64]Lock, users m
 	return s.settle(inv, now, types)
 }
 
-// acceptance returns the signal showing that a has been redeemed, or "".
-// Nuki Web keeps no invitation status; its staff point to lockCount. An appId
-// is taken as the redeeming app's; an authId only counts when it appears
-// after this sending was first seen, since the lock may assign one before.
-func acceptance(inv *Invitation, a Auth) Signal {
-	switch {
-	case a.LockCount > 0:
-		return SignalLockCount
-	case !a.LastActiveDate.IsZero():
-		return SignalLastActive
-	case a.AppID != 0:
-		return SignalAppID
-	case a.AuthID != 0 && a.AuthID != inv.BaseAuthID:
-		return SignalAuthID
+// applyUses records the guest's new activity-log entries and returns them,
+// oldest first: each is a history line (and, for the caller, a used event),
+// and the first one during a sending is acceptance (signal activity_log, at
+// the entry's date). Entries not newer than LastUsedAt were applied before.
+func (s *Service) applyUses(inv *Invitation, entries []LogEntry, now time.Time) []LogEntry {
+	slices.SortFunc(entries, func(a, b LogEntry) int { return a.Date.Compare(b.Date) })
+	var used []LogEntry
+	for _, e := range entries {
+		if !e.Date.After(inv.LastUsedAt) || !inv.usedBy(e) {
+			continue
+		}
+		inv.LastUsedAt = e.Date
+		inv.record(now, EventUsed, "sync", useDetail(e))
+		used = append(used, e)
+		if inv.AcceptedAt.IsZero() && inv.RevokedAt.IsZero() {
+			inv.AcceptedAt, inv.AcceptedSignal = e.Date, SignalActivityLog
+			if e.Date.After(now) {
+				inv.AcceptedAt = now
+			}
+			inv.FailedAt, inv.LastError = time.Time{}, ""
+			if inv.ExpiresAt.IsZero() {
+				// Used before a sync saw the lock confirm it: the lock has it.
+				inv.ConfirmedAt, inv.ExpiresAt = e.Date, e.Date.Add(s.opts.Validity)
+			}
+		}
 	}
-	return ""
+	return used
 }
 
-// settle derives the current status; when it moved, it records the move in
-// the history and adds the public event. It returns types, extended.
-func (s *Service) settle(inv *Invitation, now time.Time, types []EventType) []EventType {
-	status := inv.StatusAt(now, s.opts.ReminderBefore)
-	if status == inv.Status {
-		return types
-	}
-	prev := inv.Status
-	inv.Status = status
-	var ev EventType
-	detail := ""
-	switch status {
-	case StatusAccepted:
-		ev, detail = EventAccepted, "signal: "+string(inv.AcceptedSignal)
-	case StatusExpired:
-		ev = EventExpired
-	case StatusExpiringSoon:
-		ev, detail = EventExpiringSoon, "expires "+inv.ExpiresAt.Format(time.RFC3339)
-	case StatusRevoked:
-		ev = EventRevoked
-	case StatusFailed:
-		ev = EventFailed
-	}
-	if ev == "" || prev == "" && status == StatusPending {
-		if types == nil {
-			types = []EventType{EventChanged}
-		}
-		return types
-	}
-	if ev != EventRevoked && ev != EventFailed { // recorded where they happen, with who and why
-		inv.record(now, ev, "", detail)
-	}
-	if len(types) == 1 && types[0] == EventChanged {
+// withEvent adds ev to types ("" adds nothing) and drops a lone
+// EventChanged, which only asks for the state to be republished.
+func withEvent(types []EventType, ev EventType) []EventType {
+	if len(types) == 1 && types[0] == EventChanged && ev != "" {
 		types = types[:0]
 	}
-	return append(types, ev)
+	if ev != "" {
+		types = append(types, ev)
+	}
+	return types
 }
 
 // RequestSync asks the Run loop for a sync soon; it never blocks. Webhooks

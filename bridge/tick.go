@@ -8,11 +8,6 @@ import (
 	"time"
 )
 
-// maxAttempts is how often the scheduler asks Nuki Web again for an
-// authorization it refused before it gives up and leaves the invitation
-// failed for the admin.
-const maxAttempts = 10
-
 // requestKeep is how long a create request's id is remembered: a repeated
 // request within it returns the first result, so a retried MQTT message or
 // HTTP call never creates twice; older records are dropped so they do not
@@ -44,13 +39,8 @@ func (s *Service) Tick(ctx context.Context) error {
 		return err
 	}
 
-	for _, id := range s.pick(func(inv *Invitation) bool {
-		return inv.Replacing && inv.RevokedAt.IsZero() && inv.Attempts < maxAttempts
-	}) {
-		inv := s.state.Invitations[id].Clone()
-		if _, err := s.replace(ctx, inv, inv.Delivery, "scheduler", s.now()); err != nil {
-			errs = append(errs, err)
-		}
+	if err := s.followUp(ctx, followRetry); err != nil {
+		errs = append(errs, err)
 	}
 
 	for _, id := range s.pick(func(inv *Invitation) bool { return !inv.RevokedAt.IsZero() && inv.AuthID != "" }) {
@@ -63,21 +53,8 @@ func (s *Service) Tick(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 
-	for _, id := range s.pick(s.autoResendDue) {
-		inv := s.state.Invitations[id].Clone()
-		now := s.now()
-		inv.AutoResentSend, inv.AutoResends = inv.Send, inv.AutoResends+1
-		inv.Replacing, inv.PrevAuthID = true, inv.AuthID
-		inv.record(now, EventChanged, "scheduler", fmt.Sprintf("automatic re-send %d of %d", inv.AutoResends, s.opts.AutoResendMax))
-		claim := &change{}
-		claim.put(inv, now)
-		if err := s.commit(ctx, claim); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if _, err := s.replace(ctx, inv, inv.Delivery, "scheduler", now); err != nil {
-			errs = append(errs, err)
-		}
+	if err := s.autoResend(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -97,7 +74,8 @@ func (s *Service) pick(keep func(*Invitation) bool) []InviteID {
 
 // autoResendDue reports whether inv is due for an automatic re-send.
 func (s *Service) autoResendDue(inv *Invitation) bool {
-	if inv.Replacing || inv.AutoResends >= s.opts.AutoResendMax || inv.AutoResentSend >= inv.Send || inv.Send == 0 {
+	if inv.Replacing || inv.AutoResends >= s.opts.AutoResendMax || inv.AutoResentSend >= inv.Send || inv.Send == 0 ||
+		!inv.RevokedAt.IsZero() {
 		return false
 	}
 	now := s.opts.Now()
@@ -213,8 +191,13 @@ func (s *Service) recordMail(ctx context.Context, id InviteID, what string, onSe
 func (s *Service) deleteLate(ctx context.Context, id InviteID) error {
 	inv := s.state.Invitations[id].Clone()
 	err := s.nuki.DeleteAuth(ctx, inv.SmartlockID, inv.AuthID)
-	var nerr *NukiError
-	if err != nil && !(errors.As(err, &nerr) && nerr.Status == 404) {
+	switch {
+	case err == nil:
+		inv.Deleting = appendOnce(inv.Deleting, inv.AuthID)
+	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrBusy):
+		return nil // the lock is still at an earlier change; the next tick asks again
+	default:
 		return fmt.Errorf("deleting the authorization of revoked %s: %w", id, err)
 	}
 	now := s.now()
@@ -223,4 +206,97 @@ func (s *Service) deleteLate(ctx context.Context, id InviteID) error {
 	c := &change{}
 	c.put(inv, now)
 	return s.commit(ctx, c)
+}
+
+// lockSyncWait is how long after asking the lock to sync an automatic
+// re-send looks at the authorization and the activity log again.
+const lockSyncWait = time.Minute
+
+// autoResend makes the automatic re-sends that are due, never one that takes
+// a working key: first the lock is asked to sync; at a later tick the
+// authorization and the activity log are read again, and any sign of use or
+// redemption marks the invitation accepted and skips the re-send (recorded
+// in the history with the evidence). Call with s.op held.
+func (s *Service) autoResend(ctx context.Context) error {
+	var errs []error
+	for _, id := range s.pick(s.autoResendDue) {
+		inv := s.state.Invitations[id].Clone()
+		now := s.now()
+		if inv.CheckRequestedAt.IsZero() {
+			if err := s.nuki.SyncLock(ctx, inv.SmartlockID); err != nil {
+				s.log.Warn("cannot ask the lock to sync before an automatic re-send; looking anyway", "invite", id, "err", err)
+			}
+			inv.CheckRequestedAt = now
+			inv.record(now, EventChanged, "scheduler", "asked the lock to sync before the automatic re-send")
+			c := &change{}
+			c.put(inv, now)
+			errs = append(errs, s.commit(ctx, c))
+			continue
+		}
+		if now.Before(inv.CheckRequestedAt.Add(lockSyncWait)) {
+			continue
+		}
+		signal, at, detail, err := s.freshEvidence(ctx, &inv)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("checking %s before the automatic re-send: %w", id, err))
+			continue
+		}
+		inv.CheckRequestedAt = time.Time{}
+		if signal != "" {
+			inv.AutoResentSend = inv.Send
+			inv.AcceptedAt, inv.AcceptedSignal = at, signal
+			inv.record(now, EventSkipped, "scheduler", "automatic re-send skipped: "+detail)
+			types := s.settle(&inv, now, nil)
+			c := &change{}
+			c.put(inv, now, types...)
+			errs = append(errs, s.commit(ctx, c))
+			s.log.Info("automatic re-send skipped: the guest has used or redeemed the key", "invite", id, "signal", signal)
+			continue
+		}
+		inv.AutoResentSend, inv.AutoResends = inv.Send, inv.AutoResends+1
+		inv.claimResend(now, inv.Delivery)
+		inv.record(now, EventChanged, "scheduler", fmt.Sprintf("automatic re-send %d of %d: no sign of use after the lock synced", inv.AutoResends, s.opts.AutoResendMax))
+		claim := &change{}
+		inv.Status = inv.StatusAt(now, s.opts.ReminderBefore)
+		claim.put(inv, now, EventChanged)
+		if err := s.commit(ctx, claim); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, err := s.advance(ctx, id, "scheduler"); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// freshEvidence reads the invitation's authorization and the activity log
+// since its sending and returns the first sign of use or redemption, with its
+// time and a description, or "" when there is none.
+func (s *Service) freshEvidence(ctx context.Context, inv *Invitation) (Signal, time.Time, string, error) {
+	now := s.now()
+	a, err := s.nuki.FindAuth(ctx, inv.SmartlockID, inv.AccountUserID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return "", time.Time{}, "", err
+	case a.ID == inv.AuthID || inv.AuthID == "":
+		if signal := acceptance(inv, a); signal != "" {
+			at := a.LastActiveDate
+			if at.IsZero() || at.After(now) {
+				at = now
+			}
+			return signal, at, "the authorization shows " + evidence(Auth{}, false, a), nil
+		}
+	}
+	entries, _, err := s.nuki.ActivityLog(ctx, inv.SentAt)
+	if err != nil {
+		return "", time.Time{}, "", err
+	}
+	for _, e := range entries {
+		if inv.usedBy(e) {
+			return SignalActivityLog, e.Date, "the activity log shows " + useDetail(e), nil
+		}
+	}
+	return "", time.Time{}, "", nil
 }

@@ -57,7 +57,7 @@ func fullInvitation(lock, user int64) bridge.Invitation {
 		AcceptedAt: t0.Add(time.Hour), AcceptedSignal: bridge.SignalLockCount,
 		RevokedAt: t0.Add(2 * time.Hour), FailedAt: t0.Add(3 * time.Hour), LastError: "lock offline (ff)",
 		ResendCount: 2, ResendUnconfirmed: true, LastResendAt: t0.Add(-time.Hour), AutoResends: 1,
-		BaseAuthID: 12345, RequestID: "req-1", Replacing: true, Attempts: 2, PrevAuthID: "66c5b1e7a53a2b0f6e4e1d2b",
+		BaseAppID: 12345, RequestID: "req-1", Replacing: true, Attempts: 2, PrevAuthID: "66c5b1e7a53a2b0f6e4e1d2b",
 		HasCode: true, Mailed: 3,
 		Reminded: 2, AutoResentSend: 2, Status: bridge.StatusAccepted,
 		History: []bridge.HistoryEntry{

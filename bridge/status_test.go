@@ -1,0 +1,249 @@
+package bridge_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nuki-invites/nuki-invites/bridge"
+)
+
+func TestTheLocksAuthIDIsNeverAcceptance(t *testing.T) {
+	h := newHarness(t, bridge.Options{})
+	inv := h.create(bridge.DeliveryNuki, 100)[0]
+	h.sync()
+	for id, a := range h.nuki.auths {
+		a.AuthID = 99 // the lock assigned another one
+		h.nuki.auths[id] = a
+	}
+	h.clock.Advance(time.Hour)
+	h.sync()
+	if got := h.get(inv.ID); got.Status != bridge.StatusPending {
+		t.Errorf("status %s after the lock changed authId; want pending", got.Status)
+	}
+}
+
+func TestAnAppIDSeenAtFirstSightIsNoAcceptance(t *testing.T) {
+	h := newHarness(t, bridge.Options{})
+	h.nuki.holdCreates = true
+	inv := h.create(bridge.DeliveryNuki, 100)[0]
+	for id, a := range h.nuki.auths {
+		a.AppID = 31 // whatever set it, it was there before the guest could redeem
+		h.nuki.auths[id] = a
+	}
+	h.nuki.release()
+	h.sync()
+	if got := h.get(inv.ID); got.Status != bridge.StatusPending {
+		t.Errorf("status %s, want pending", got.Status)
+	}
+}
+
+func TestUseInTheActivityLogIsAcceptanceAndAnEvent(t *testing.T) {
+	h := newHarness(t, bridge.Options{})
+	inv := h.create(bridge.DeliveryNuki, 100)[0]
+	h.sync()
+	h.rec.take()
+	h.clock.Advance(3 * time.Hour)
+	usedAt := h.clock.Now()
+	h.nuki.use(t, 100, inv.AccountUserID) // lockCount stays 0 until the lock syncs
+	h.clock.Advance(time.Minute)
+	h.sync()
+
+	got := h.get(inv.ID)
+	if got.Status != bridge.StatusAccepted || got.AcceptedSignal != bridge.SignalActivityLog || !got.AcceptedAt.Equal(usedAt) {
+		t.Errorf("status %s signal %s at %s; want accepted by activity_log at %s", got.Status, got.AcceptedSignal, got.AcceptedAt, usedAt)
+	}
+	if !got.LastUsedAt.Equal(usedAt) {
+		t.Errorf("last used %s, want %s", got.LastUsedAt, usedAt)
+	}
+	if ev := h.rec.take(); !slices.Equal(ev, []string{"accepted:" + string(inv.ID), "used:" + string(inv.ID)}) {
+		t.Errorf("events %v, want accepted then used", ev)
+	}
+	if i := slices.IndexFunc(got.History, func(e bridge.HistoryEntry) bool { return e.Event == bridge.EventUsed }); i < 0 ||
+		!strings.Contains(got.History[i].Detail, "unlock by app") {
+		t.Errorf("history lacks the use: %+v", got.History)
+	}
+
+	h.sync() // the same entry again: nothing new
+	if ev := h.rec.take(); len(ev) != 0 {
+		t.Errorf("a second read of the same entry emitted %v", ev)
+	}
+	h.clock.Advance(time.Hour)
+	h.nuki.use(t, 100, inv.AccountUserID)
+	h.sync()
+	if ev := h.rec.take(); !slices.Equal(ev, []string{"used:" + string(inv.ID)}) {
+		t.Errorf("a second use emitted %v, want one used event", ev)
+	}
+	h.rec.mu.Lock()
+	defer h.rec.mu.Unlock()
+	if use := h.rec.events; len(use) > 0 && use[len(use)-1].Use == nil {
+		t.Errorf("used event without its log entry")
+	}
+}
+
+func TestResendWaitsUntilTheLockHasDeletedTheOldAuthorization(t *testing.T) {
+	h := newHarness(t, bridge.Options{})
+	inv := h.create(bridge.DeliveryNuki, 100)[0]
+	h.sync()
+	h.clock.Advance(30 * time.Hour)
+	h.nuki.holdDeletes = true
+	old := h.get(inv.ID).AuthID
+
+	got, err := h.svc.Resend(context.Background(), inv.ID, bridge.ResendOptions{Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != bridge.StatusSending || h.nuki.Emails() != 1 || len(h.nuki.deleted) != 1 {
+		t.Fatalf("right after the re-send: %s, %d emails, %d deletes; want sending, 1, 1", got.Status, h.nuki.Emails(), len(h.nuki.deleted))
+	}
+	h.clock.Advance(20 * time.Second)
+	h.sync() // the old one is still listed, with an operation running
+	if err := h.svc.FollowUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.get(inv.ID); got.Status != bridge.StatusSending || h.nuki.Emails() != 1 || got.AuthID != "" {
+		t.Errorf("while the lock deletes: %s, %d emails, auth %q; want sending, no new email, no authorization taken", got.Status, h.nuki.Emails(), got.AuthID)
+	}
+	h.nuki.release()
+	h.sync() // gone: the new one is created, then confirmed at the next look
+	h.sync()
+	got = h.get(inv.ID)
+	if got.Status != bridge.StatusPending || got.ResendCount != 1 || got.AuthID == old || h.nuki.Emails() != 2 {
+		t.Errorf("after the lock deleted it: %s, %d re-sends, auth %q (old %q), %d emails; want pending, 1, new, 2", got.Status, got.ResendCount, got.AuthID, old, h.nuki.Emails())
+	}
+}
+
+func TestResendResumesAfterARestartWithoutASecondEmail(t *testing.T) {
+	h := newHarness(t, bridge.Options{})
+	inv := h.create(bridge.DeliveryNuki, 100)[0]
+	h.sync()
+	h.clock.Advance(30 * time.Hour)
+	h.nuki.holdDeletes = true
+	if _, err := h.svc.Resend(context.Background(), inv.ID, bridge.ResendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.start() // a restart while the lock deletes
+	h.nuki.release()
+	h.nuki.holdCreates = true
+	h.sync()
+	h.start() // and another while the lock takes the new one
+	h.nuki.release()
+	h.sync()
+	got := h.get(inv.ID)
+	if got.Status != bridge.StatusPending || got.ResendCount != 1 || h.nuki.Emails() != 2 {
+		t.Errorf("%s, %d re-sends, %d emails; want pending, 1, 2", got.Status, got.ResendCount, h.nuki.Emails())
+	}
+}
+
+func TestACreateTheLockDoesNotConfirmFailsThenRecovers(t *testing.T) {
+	h := newHarness(t, bridge.Options{ConfirmTimeout: time.Hour})
+	h.nuki.holdCreates = true // the lock is offline
+	inv := h.create(bridge.DeliveryNuki, 100)[0]
+	h.sync()
+	if got := h.get(inv.ID); got.Status != bridge.StatusSending {
+		t.Fatalf("status %s, want sending", got.Status)
+	}
+	h.clock.Advance(time.Hour)
+	h.tick()
+	got := h.get(inv.ID)
+	if got.Status != bridge.StatusFailed || !strings.Contains(got.LastError, "has not confirmed") {
+		t.Errorf("after the bound: %s %q; want failed with the reason", got.Status, got.LastError)
+	}
+	h.tick() // asks again: Nuki still holds the create, no second one
+	if h.nuki.Emails() != 1 || len(h.nuki.auths) != 1 {
+		t.Errorf("%d emails, %d authorizations after the retry; want 1 and 1", h.nuki.Emails(), len(h.nuki.auths))
+	}
+	h.nuki.release() // the lock comes back
+	h.sync()
+	if got := h.get(inv.ID); got.Status != bridge.StatusPending || got.LastError != "" {
+		t.Errorf("after the lock confirmed: %s %q; want pending", got.Status, got.LastError)
+	}
+}
+
+func TestAutomaticResendNeverTakesAUsedKey(t *testing.T) {
+	h := newHarness(t, bridge.Options{AutoResendOnExpiry: true, AutoResendMax: 1})
+	inv := h.create(bridge.DeliveryNuki, 100)[0]
+	h.sync()
+	h.clock.Advance(49 * time.Hour)
+	h.nuki.use(t, 100, inv.AccountUserID) // in the log; no sync has read it yet
+	h.tick()                              // due: the lock is asked to sync
+	if len(h.nuki.synced) != 1 {
+		t.Errorf("the lock was asked to sync %d times, want once", len(h.nuki.synced))
+	}
+	h.clock.Advance(time.Minute)
+	h.tick()
+	got := h.get(inv.ID)
+	if len(h.nuki.deleted) != 0 || h.nuki.Emails() != 1 {
+		t.Fatalf("the used key was deleted (%d deletes, %d emails)", len(h.nuki.deleted), h.nuki.Emails())
+	}
+	if got.Status != bridge.StatusAccepted || got.AcceptedSignal != bridge.SignalActivityLog {
+		t.Errorf("status %s signal %s, want accepted by the activity log", got.Status, got.AcceptedSignal)
+	}
+	i := slices.IndexFunc(got.History, func(e bridge.HistoryEntry) bool { return e.Event == bridge.EventSkipped })
+	if i < 0 || !strings.Contains(got.History[i].Detail, "activity log") {
+		t.Errorf("history lacks the skip with its evidence: %+v", got.History)
+	}
+	h.clock.Advance(time.Hour)
+	h.tick()
+	if len(h.nuki.deleted) != 0 {
+		t.Errorf("a later tick deleted it")
+	}
+}
+
+func TestTheHistoryKeepsTheEvidence(t *testing.T) {
+	h := newHarness(t, bridge.Options{})
+	h.nuki.holdCreates = true
+	inv := h.create(bridge.DeliveryNuki, 100)[0]
+	h.sync()
+	h.nuki.release()
+	h.clock.Advance(time.Minute)
+	h.sync()
+	var evidence []string
+	for _, e := range h.get(inv.ID).History {
+		if e.Event == bridge.EventEvidence {
+			evidence = append(evidence, e.Detail)
+		}
+	}
+	if len(evidence) != 2 || !strings.Contains(evidence[0], "operationId \"op-") ||
+		!strings.Contains(evidence[1], "authId 0 → 7") || !strings.Contains(evidence[1], "operationId \"op-") {
+		t.Errorf("evidence %q; want the first sight, then authId and operationId changing", evidence)
+	}
+}
+
+func TestCreateFindsAUserNukiRefusesToCreateAgain(t *testing.T) {
+	h := newHarness(t, bridge.Options{})
+	h.nuki.users[9] = bridge.User{ID: 9, Email: "alice@example.com", Name: "Alice"}
+	h.nuki.hideUsers = 1 // the first look-up misses it, the create is refused
+	invs := h.create(bridge.DeliveryNuki, 100)
+	if invs[0].AccountUserID != 9 {
+		t.Errorf("invitation for user %d, want the existing user 9", invs[0].AccountUserID)
+	}
+	if len(h.nuki.users) != 1 {
+		t.Errorf("%d users, want 1", len(h.nuki.users))
+	}
+}
+
+func TestRevokeWhileTheLockStillListsIt(t *testing.T) {
+	h := newHarness(t, bridge.Options{})
+	inv := h.create(bridge.DeliveryNuki, 100)[0]
+	h.sync()
+	h.nuki.holdDeletes = true
+	if _, err := h.svc.Revoke(context.Background(), inv.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	h.sync() // still listed while the lock deletes it
+	if got := h.get(inv.ID); got.Status != bridge.StatusRevoked {
+		t.Errorf("status %s while the delete runs, want revoked", got.Status)
+	}
+	if _, err := h.svc.Revoke(context.Background(), inv.ID, "test"); !errors.Is(err, bridge.ErrConflict) {
+		t.Errorf("second revoke: %v", err)
+	}
+	h.nuki.release()
+	h.sync()
+	if got := h.get(inv.ID); got.Status != bridge.StatusRevoked || len(got.Deleting) != 0 {
+		t.Errorf("after the delete: %s, deleting %v", got.Status, got.Deleting)
+	}
+}
