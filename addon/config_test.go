@@ -248,6 +248,7 @@ var samples = map[string][2]any{
 	"reminder_schedule":     {"*/15 * * * *", "0 * * * *"},
 	"sync_interval":         {"5m", "15m"},
 	"resend_cooldown":       {"10m", "30m"},
+	"confirm_timeout":       {"1h", "20m"},
 	"auto_resend_after":     {"0", "6h"},
 	"auto_resend_on_expiry": {false, true},
 	"auto_resend_max":       {2.0, 5.0},

@@ -51,6 +51,7 @@ var mapping = []option{
 	{"reminder_schedule", "REMINDER_SCHEDULE", schedule},
 	{"sync_interval", "SYNC_INTERVAL", duration},
 	{"resend_cooldown", "RESEND_COOLDOWN", duration},
+	{"confirm_timeout", "CONFIRM_TIMEOUT", duration},
 	{"auto_resend_after", "AUTO_RESEND_AFTER", durationOrOff},
 	{"auto_resend_on_expiry", "AUTO_RESEND_ON_EXPIRY", flag},
 	{"auto_resend_max", "AUTO_RESEND_MAX", count},

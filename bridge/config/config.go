@@ -32,6 +32,7 @@ type Config struct {
 
 	// Lifecycle
 	ResendCooldown     time.Duration `env:"RESEND_COOLDOWN" envDefault:"10m"`
+	ConfirmTimeout     time.Duration `env:"CONFIRM_TIMEOUT" envDefault:"1h"`
 	ReminderSchedule   string        `env:"REMINDER_SCHEDULE" envDefault:"*/15 * * * *"`
 	AutoResendAfter    time.Duration `env:"AUTO_RESEND_AFTER" envDefault:"0s"`
 	AutoResendOnExpiry bool          `env:"AUTO_RESEND_ON_EXPIRY" envDefault:"false"`
@@ -135,8 +136,9 @@ func (c *Config) check(requireToken bool) []error {
 	positive := map[string]time.Duration{
 		"SYNC_INTERVAL": c.SyncInterval, "INVITE_VALIDITY": c.InviteValidity,
 		"REMINDER_BEFORE": c.ReminderBefore, "RESEND_COOLDOWN": c.ResendCooldown, "HA_RETENTION": c.HARetention,
+		"CONFIRM_TIMEOUT": c.ConfirmTimeout,
 	}
-	for _, name := range []string{"SYNC_INTERVAL", "INVITE_VALIDITY", "REMINDER_BEFORE", "RESEND_COOLDOWN", "HA_RETENTION"} {
+	for _, name := range []string{"SYNC_INTERVAL", "INVITE_VALIDITY", "REMINDER_BEFORE", "RESEND_COOLDOWN", "CONFIRM_TIMEOUT", "HA_RETENTION"} {
 		if positive[name] <= 0 {
 			bad("%s must be a positive duration such as 30m or 48h, not %s", name, positive[name])
 		}
