@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
 )
@@ -28,11 +29,14 @@ func (s *Sim) routes() []route {
 		{"PUT", "/smartlock/auth", s.putAuths},
 		{"DELETE", "/smartlock/auth", s.deleteAuths},
 		{"PUT", "/smartlock/auth/advanced", s.putAdvanced},
+		{"GET", "/smartlock/log", s.getLog},
 		{"GET", "/smartlock/{smartlockId}/auth", s.getLockAuths},
 		{"PUT", "/smartlock/{smartlockId}/auth", s.putLockAuth},
 		{"GET", "/smartlock/{smartlockId}/auth/{id}", s.getAuth},
 		{"POST", "/smartlock/{smartlockId}/auth/{id}", s.postAuth},
 		{"DELETE", "/smartlock/{smartlockId}/auth/{id}", s.deleteAuth},
+		{"GET", "/smartlock/{smartlockId}/log", s.getLockLog},
+		{"POST", "/smartlock/{smartlockId}/sync", s.postSync},
 		{"GET", "/account/user", s.getUsers},
 		{"PUT", "/account/user", s.putUser},
 		{"GET", "/account/user/{accountUserId}", s.getUser},
@@ -42,6 +46,10 @@ func (s *Sim) routes() []route {
 }
 
 const maxRequestBody = 1 << 20
+
+// errForbidden is the state error of a per-lock endpoint called with a lock
+// the account does not have; Nuki answers 403.
+var errForbidden = errors.New("the smartlock is not one of the account's")
 
 // decodeBody reads a JSON request body into v, answering 400 on failure.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
@@ -63,26 +71,70 @@ func pathID(w http.ResponseWriter, r *http.Request, name string) (int64, bool) {
 	return id, true
 }
 
+// lockParam returns the lock named by the smartlockId path parameter, or
+// errForbidden when the account has none by that id. The caller holds s.mu.
+func (s *Sim) lockParam(r *http.Request) (*lockState, error) {
+	raw := r.PathValue("smartlockId")
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if l := s.state.locks[id]; err == nil && l != nil {
+		return l, nil
+	}
+	return nil, fmt.Errorf("smartlock %s: %w", strconv.Quote(raw), errForbidden)
+}
+
+// authParam returns the authorization named by the id path parameter on l,
+// or ErrNotFound. The caller holds s.mu.
+func (s *Sim) authParam(r *http.Request, l *lockState) (*authState, error) {
+	a := s.state.auths[r.PathValue("id")]
+	if a == nil || a.SmartlockID != l.ID {
+		return nil, fmt.Errorf("smartlock authorization not found: %w", bridge.ErrNotFound)
+	}
+	return a, nil
+}
+
+// busy is ErrBusy when an operation is running on a, which refuses another
+// write (423).
+func busy(a *authState) error {
+	if a.OperationID == "" {
+		return nil
+	}
+	return fmt.Errorf("authorization %s is locked by the running operation %s: %w", a.ID, a.OperationID,
+		bridge.ErrBusy)
+}
+
 // writeStateError answers an error of the state methods.
 func writeStateError(w http.ResponseWriter, err error) {
+	status := http.StatusBadRequest
 	switch {
+	case errors.Is(err, errForbidden):
+		status = http.StatusForbidden
 	case errors.Is(err, bridge.ErrNotFound):
-		writeError(w, http.StatusNotFound, err.Error())
+		status = http.StatusNotFound
 	case errors.Is(err, bridge.ErrConflict):
-		writeError(w, http.StatusConflict, err.Error())
-	default:
-		writeError(w, http.StatusBadRequest, err.Error())
+		status = http.StatusConflict
+	case errors.Is(err, bridge.ErrBusy):
+		status = http.StatusLocked
 	}
+	writeError(w, status, err.Error())
+}
+
+// answer writes err as Nuki's error body, or 204.
+func answer(w http.ResponseWriter, err error) {
+	if err != nil {
+		writeStateError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Sim) getLocks(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
+	s.acquire()
 	locks := s.state.sortedLocks()
 	out := make([]wireLock, len(locks))
 	for i, l := range locks {
 		out[i] = toWireLock(l)
 	}
-	s.mu.Unlock()
+	s.release()
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -101,22 +153,20 @@ func parseTypes(v string) []int {
 	return types
 }
 
-func (s *Sim) writeAuths(w http.ResponseWriter, keep func(*bridge.Auth) bool) {
-	s.mu.Lock()
-	auths := s.state.copyAuths(keep)
-	s.mu.Unlock()
+func toWireAuths(auths []bridge.Auth) []wireAuth {
 	out := make([]wireAuth, len(auths))
 	for i := range auths {
 		out[i] = toWireAuth(&auths[i])
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 func (s *Sim) getAuths(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	types := parseTypes(q.Get("types"))
 	user, _ := strconv.ParseInt(q.Get("accountUserId"), 10, 64)
-	s.writeAuths(w, func(a *bridge.Auth) bool {
+	s.acquire()
+	auths := s.state.copyAuths(func(a *bridge.Auth) bool {
 		switch {
 		case types != nil && !slices.Contains(types, a.Type):
 			return false
@@ -127,40 +177,41 @@ func (s *Sim) getAuths(w http.ResponseWriter, r *http.Request) {
 		}
 		return true
 	})
+	s.release()
+	writeJSON(w, http.StatusOK, toWireAuths(auths))
 }
 
 func (s *Sim) getLockAuths(w http.ResponseWriter, r *http.Request) {
-	lockID, ok := pathID(w, r, "smartlockId")
-	if !ok {
-		return
-	}
 	types := parseTypes(r.URL.Query().Get("types"))
-	s.mu.Lock()
-	known := s.state.locks[lockID] != nil
-	s.mu.Unlock()
-	if !known {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("smartlock %d not found", lockID))
+	s.acquire()
+	l, err := s.lockParam(r)
+	var auths []bridge.Auth
+	if err == nil {
+		auths = s.state.copyAuths(func(a *bridge.Auth) bool {
+			return a.SmartlockID == l.ID && (types == nil || slices.Contains(types, a.Type))
+		})
+	}
+	s.release()
+	if err != nil {
+		writeStateError(w, err)
 		return
 	}
-	s.writeAuths(w, func(a *bridge.Auth) bool {
-		return a.SmartlockID == lockID && (types == nil || slices.Contains(types, a.Type))
-	})
+	writeJSON(w, http.StatusOK, toWireAuths(auths))
 }
 
 func (s *Sim) getAuth(w http.ResponseWriter, r *http.Request) {
-	lockID, ok := pathID(w, r, "smartlockId")
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	a, found := s.state.auths[r.PathValue("id")]
+	s.acquire()
 	var out wireAuth
-	if found && a.SmartlockID == lockID {
-		out = toWireAuth(a)
+	l, err := s.lockParam(r)
+	if err == nil {
+		var a *authState
+		if a, err = s.authParam(r, l); err == nil {
+			out = toWireAuth(&a.Auth)
+		}
 	}
-	s.mu.Unlock()
-	if out.ID == "" {
-		writeError(w, http.StatusNotFound, "smartlock authorization not found")
+	s.release()
+	if err != nil {
+		writeStateError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -237,8 +288,17 @@ func validateCreate(b wireAuthCreate, advanced bool) (grant, string) {
 	return g, ""
 }
 
-// createAuths carries out a standard create on locks, all or nothing. The
-// caller holds s.mu.
+// newAuth is the authorization g asks for on lock, as Nuki Web records it
+// when the request is made: its id and creationDate, no authId yet.
+func (st *state) newAuth(lock int64, g grant, now time.Time) *authState {
+	return &authState{Auth: bridge.Auth{ID: st.objectID(now), SmartlockID: lock, AccountUserID: g.accountUserID,
+		Type: g.typ, Name: g.name, Enabled: true, RemoteAllowed: g.remoteAllowed, Access: g.access,
+		CreationDate: now}}
+}
+
+// createAuths accepts a standard create on locks, all or nothing: each lock
+// lists the authorization, and Nuki emails the invite, once the lock has
+// taken it. The caller holds s.mu.
 func (s *Sim) createAuths(locks []int64, g grant) error {
 	for _, id := range locks {
 		if err := s.state.checkAuth(id, g.accountUserID, g.typ); err != nil {
@@ -247,29 +307,15 @@ func (s *Sim) createAuths(locks []int64, g grant) error {
 			}
 			return err
 		}
-		if s.state.locks[id].offline {
-			return fmt.Errorf("smartlock %d is offline: %w", id, bridge.ErrConflict)
-		}
 	}
-	now := s.opts.Now().UTC()
+	now := s.now()
 	for _, id := range locks {
-		a := s.state.addAuth(bridge.Auth{
-			SmartlockID: id, AccountUserID: g.accountUserID, Type: g.typ, Name: g.name, Enabled: true,
-			RemoteAllowed: g.remoteAllowed, Access: g.access,
-		}, now)
-		if g.typ == bridge.AuthTypeApp && g.accountUserID != 0 {
-			s.emails = append(s.emails, Email{To: s.state.users[g.accountUserID].Email,
-				AccountUserID: g.accountUserID, SmartlockID: id, AuthID: a.ID, Code: inviteCode(), At: now})
-		}
+		s.enqueue(&operation{kind: opCreate, lock: id, invite: true, auth: s.state.newAuth(id, g, now)})
 	}
 	return nil
 }
 
 func (s *Sim) putLockAuth(w http.ResponseWriter, r *http.Request) {
-	lockID, ok := pathID(w, r, "smartlockId")
-	if !ok {
-		return
-	}
 	var b wireAuthCreate
 	if !decodeBody(w, r, &b) {
 		return
@@ -279,17 +325,13 @@ func (s *Sim) putLockAuth(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Bad parameter: "+bad)
 		return
 	}
-	s.mu.Lock()
-	err := fmt.Errorf("smartlock %d: %w", lockID, bridge.ErrNotFound)
-	if s.state.locks[lockID] != nil {
-		err = s.createAuths([]int64{lockID}, g)
+	s.acquire()
+	l, err := s.lockParam(r)
+	if err == nil {
+		err = s.createAuths([]int64{l.ID}, g)
 	}
-	s.mu.Unlock()
-	if err != nil {
-		writeStateError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.release()
+	answer(w, err)
 }
 
 // decodeMultiCreate reads the body of a create on several locks; on a bad
@@ -315,53 +357,49 @@ func (s *Sim) putAuths(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.mu.Lock()
+	s.acquire()
 	err := s.createAuths(locks, g)
-	s.mu.Unlock()
-	if err != nil {
-		writeStateError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.release()
+	answer(w, err)
 }
 
-// advancedRequest is an accepted PUT /smartlock/auth/advanced waiting for
-// its webhook.
-type advancedRequest struct {
-	id    string
-	locks []int64
-	g     grant
-}
-
+// putAdvanced accepts an Advanced API create: each subscribed lock takes
+// the authorization after the lock delay (if offline then: errorCode "ff";
+// if full: "0x13"), and once all have answered the outcome is posted as an
+// AuthCreation webhook. Nuki emails nothing.
 func (s *Sim) putAdvanced(w http.ResponseWriter, r *http.Request) {
 	g, locks, ok := decodeMultiCreate(w, r, true)
 	if !ok {
 		return
 	}
-	s.mu.Lock()
-	req := advancedRequest{id: requestID(), g: g}
+	s.acquire()
+	st := &s.state
+	var subscribed []int64
 	var unsubscribed []string
 	var err error
 	for _, id := range locks {
-		if err = s.state.checkAuth(id, g.accountUserID, bridge.AuthTypeApp); err != nil {
-			if errors.Is(err, bridge.ErrConflict) && s.state.lockAuths[id] >= maxAuthsPerLock {
-				err = nil // reported in the webhook as 0x13, as Nuki does
+		if err = st.checkAuth(id, g.accountUserID, bridge.AuthTypeApp); err != nil {
+			if errors.Is(err, bridge.ErrConflict) && !st.pairTaken(g.accountUserID, id) {
+				err = nil // a full lock is reported in the webhook as 0x13, as Nuki does
 			} else {
 				break
 			}
 		}
-		if s.state.locks[id].unsubscribed {
+		if st.locks[id].unsubscribed {
 			unsubscribed = append(unsubscribed, strconv.FormatInt(id, 10))
 			continue
 		}
-		req.locks = append(req.locks, id)
+		subscribed = append(subscribed, id)
 	}
-	if err == nil {
-		for _, id := range req.locks {
-			s.state.pending[pair{g.accountUserID, id}] = true
+	req := &advancedRequest{id: requestID()}
+	if err == nil && len(subscribed) > 0 {
+		req.detail, req.left = make([]wireAuthDetail, len(subscribed)), len(subscribed)
+		now := s.now()
+		for i, id := range subscribed {
+			s.enqueue(&operation{kind: opCreate, lock: id, advanced: req, slot: i, auth: st.newAuth(id, g, now)})
 		}
 	}
-	s.mu.Unlock()
+	s.release()
 	if err != nil {
 		if errors.Is(err, bridge.ErrNotFound) {
 			writeError(w, http.StatusBadRequest, "Bad parameter: "+err.Error())
@@ -370,21 +408,16 @@ func (s *Sim) putAdvanced(w http.ResponseWriter, r *http.Request) {
 		writeStateError(w, err)
 		return
 	}
-	answer := wireAdvancedAnswer{RequestID: req.id}
+	out := wireAdvancedAnswer{RequestID: req.id}
 	if len(unsubscribed) > 0 {
-		answer.Error = "Smartlocks need a subscription for the Advanced API: " + strings.Join(unsubscribed, ",")
+		out.Error = "Smartlocks need a subscription for the Advanced API: " + strings.Join(unsubscribed, ",")
 	}
-	if len(req.locks) > 0 {
-		s.deliverLater(req)
-	}
-	writeJSON(w, http.StatusOK, answer)
+	writeJSON(w, http.StatusOK, out)
 }
 
+// postAuth accepts an update; the lock carries it out later, and meanwhile
+// the authorization shows the old values and an operationId.
 func (s *Sim) postAuth(w http.ResponseWriter, r *http.Request) {
-	lockID, ok := pathID(w, r, "smartlockId")
-	if !ok {
-		return
-	}
 	var b wireAuthCreate
 	if !decodeBody(w, r, &b) {
 		return
@@ -399,59 +432,71 @@ func (s *Sim) postAuth(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Bad parameter: "+err.Error())
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.state.auths[r.PathValue("id")]
-	if a == nil || a.SmartlockID != lockID {
-		writeError(w, http.StatusNotFound, "smartlock authorization not found")
-		return
+	change := func(a *bridge.Auth) {
+		a.Name = *b.Name
+		if b.Enabled != nil {
+			a.Enabled = *b.Enabled
+		}
+		if b.RemoteAllowed != nil {
+			a.RemoteAllowed = *b.RemoteAllowed
+		}
+		if b.AllowedFromDate != nil {
+			a.Access.From = from
+		}
+		if b.AllowedUntilDate != nil {
+			a.Access.Until = until
+		}
+		if b.AllowedWeekDays != nil {
+			a.Access.WeekDays = *b.AllowedWeekDays
+		}
+		if b.AllowedFromTime != nil {
+			a.Access.FromTime = *b.AllowedFromTime
+		}
+		if b.AllowedUntilTime != nil {
+			a.Access.UntilTime = *b.AllowedUntilTime
+		}
 	}
-	a.Name = *b.Name
-	if b.Enabled != nil {
-		a.Enabled = *b.Enabled
-	}
-	if b.RemoteAllowed != nil {
-		a.RemoteAllowed = *b.RemoteAllowed
-	}
-	if b.AllowedFromDate != nil {
-		a.Access.From = from
-	}
-	if b.AllowedUntilDate != nil {
-		a.Access.Until = until
-	}
-	if b.AllowedWeekDays != nil {
-		a.Access.WeekDays = *b.AllowedWeekDays
-	}
-	if b.AllowedFromTime != nil {
-		a.Access.FromTime = *b.AllowedFromTime
-	}
-	if b.AllowedUntilTime != nil {
-		a.Access.UntilTime = *b.AllowedUntilTime
-	}
-	a.UpdateDate = s.opts.Now().UTC()
-	w.WriteHeader(http.StatusNoContent)
+	s.acquire()
+	err := s.write(r, func(a *authState) *operation {
+		return &operation{kind: opModify, lock: a.SmartlockID, auth: a, change: change}
+	})
+	s.release()
+	answer(w, err)
 }
 
+// write hands the operation made for the authorization in r's path to its
+// lock: 403 for a lock that is not the account's, 404 for an unknown
+// authorization, 423 while another operation runs on it. The caller holds
+// s.mu.
+func (s *Sim) write(r *http.Request, op func(*authState) *operation) error {
+	l, err := s.lockParam(r)
+	if err != nil {
+		return err
+	}
+	a, err := s.authParam(r, l)
+	if err != nil {
+		return err
+	}
+	if err := busy(a); err != nil {
+		return err
+	}
+	s.enqueue(op(a))
+	return nil
+}
+
+// deleteAuth accepts a delete; the authorization stays listed, with an
+// operationId, until the lock has carried it out.
 func (s *Sim) deleteAuth(w http.ResponseWriter, r *http.Request) {
-	lockID, ok := pathID(w, r, "smartlockId")
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	a := s.state.auths[r.PathValue("id")]
-	var deleted bridge.Auth
-	if a != nil && a.SmartlockID == lockID {
-		deleted, _ = s.state.deleteAuth(a.ID)
-	}
-	s.mu.Unlock()
-	if deleted.ID == "" {
-		writeError(w, http.StatusNotFound, "smartlock authorization not found")
-		return
-	}
-	s.notifyDeviceAuth(deleted, true)
-	w.WriteHeader(http.StatusNoContent)
+	s.acquire()
+	err := s.write(r, func(a *authState) *operation {
+		return &operation{kind: opDelete, lock: a.SmartlockID, auth: a}
+	})
+	s.release()
+	answer(w, err)
 }
 
+// deleteAuths accepts a delete of several authorizations, all or nothing:
+// 423 when an operation runs on one of them. Unknown ids are ignored.
 func (s *Sim) deleteAuths(w http.ResponseWriter, r *http.Request) {
 	var ids []string
 	if !decodeBody(w, r, &ids) {
@@ -461,35 +506,58 @@ func (s *Sim) deleteAuths(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Bad parameter: no authorization ids")
 		return
 	}
-	var deleted []bridge.Auth
-	s.mu.Lock()
+	s.acquire()
+	err := s.deleteAll(ids)
+	s.release()
+	answer(w, err)
+}
+
+// deleteAll hands the delete of every listed authorization among ids to its
+// lock, unless one of them is busy. The caller holds s.mu.
+func (s *Sim) deleteAll(ids []string) error {
+	var auths []*authState
 	for _, id := range ids {
-		if a, ok := s.state.deleteAuth(id); ok {
-			deleted = append(deleted, a)
+		if a := s.state.auths[id]; a != nil && !slices.Contains(auths, a) {
+			if err := busy(a); err != nil {
+				return err
+			}
+			auths = append(auths, a)
 		}
 	}
-	s.mu.Unlock()
-	for _, a := range deleted {
-		s.notifyDeviceAuth(a, true)
+	for _, a := range auths {
+		s.enqueue(&operation{kind: opDelete, lock: a.SmartlockID, auth: a})
 	}
-	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// postSync asks the lock to sync (see SyncLock).
+func (s *Sim) postSync(w http.ResponseWriter, r *http.Request) {
+	s.acquire()
+	l, err := s.lockParam(r)
+	if err == nil {
+		s.enqueue(&operation{kind: opSync, lock: l.ID})
+	}
+	s.release()
+	answer(w, err)
 }
 
 func (s *Sim) getUsers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	offset, limit := 0, -1
-	for _, p := range []struct {
-		name string
-		out  *int
-	}{{"offset", &offset}, {"limit", &limit}} {
-		// The spec declares no 400 here: unreadable values are ignored.
-		if n, err := strconv.Atoi(q.Get(p.name)); err == nil && n >= 0 {
-			*p.out = n
+	if !s.opts.IgnoreUserPaging {
+		for _, p := range []struct {
+			name string
+			out  *int
+		}{{"offset", &offset}, {"limit", &limit}} {
+			// The spec declares no 400 here: unreadable values are ignored.
+			if n, err := strconv.Atoi(q.Get(p.name)); err == nil && n >= 0 {
+				*p.out = n
+			}
 		}
 	}
 	email := strings.ToLower(strings.TrimSpace(q.Get("email")))
-	s.mu.Lock()
-	var out []wireUser
+	s.acquire()
+	out := []wireUser{}
 	if email != "" {
 		if id, ok := s.state.byEmail[email]; ok {
 			out = append(out, toWireUser(s.state.users[id]))
@@ -499,15 +567,11 @@ func (s *Sim) getUsers(w http.ResponseWriter, r *http.Request) {
 		if limit >= 0 && limit < len(ids) {
 			ids = ids[:limit]
 		}
-		out = make([]wireUser, len(ids))
-		for i, id := range ids {
-			out[i] = toWireUser(s.state.users[id])
+		for _, id := range ids {
+			out = append(out, toWireUser(s.state.users[id]))
 		}
 	}
-	s.mu.Unlock()
-	if out == nil {
-		out = []wireUser{}
-	}
+	s.release()
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -533,28 +597,30 @@ func validateUser(b wireUserCreate, create bool) string {
 	return ""
 }
 
+// putUser creates an account user; an email the account has already
+// answers 400, the only refusal the spec declares for this call.
 func (s *Sim) putUser(w http.ResponseWriter, r *http.Request) {
 	var b wireUserCreate
 	if !decodeBody(w, r, &b) {
 		return
 	}
 	if bad := validateUser(b, true); bad != "" {
-		writeError(w, http.StatusBadRequest, "Bad parameter: "+bad)
+		writeError(w, http.StatusBadRequest, "Invalid E-Mail address or name supplied: "+bad)
 		return
 	}
 	u := bridge.User{Email: *b.Email, Name: *b.Name}
 	if b.Language != nil {
 		u.Language = *b.Language
 	}
-	s.mu.Lock()
-	u, err := s.state.addUser(u, s.opts.Now().UTC())
+	s.acquire()
+	u, err := s.state.addUser(u, s.now())
 	var out wireUser
 	if err == nil {
 		out = toWireUser(s.state.users[u.ID])
 	}
-	s.mu.Unlock()
+	s.release()
 	if err != nil {
-		writeError(w, http.StatusConflict, "E-Mail address already exists")
+		writeError(w, http.StatusBadRequest, "Invalid E-Mail address or name supplied: E-Mail address already exists")
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -565,13 +631,13 @@ func (s *Sim) getUser(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.mu.Lock()
+	s.acquire()
 	u := s.state.users[id]
 	var out wireUser
 	if u != nil {
 		out = toWireUser(u)
 	}
-	s.mu.Unlock()
+	s.release()
 	if u == nil {
 		writeError(w, http.StatusNotFound, "account user not found")
 		return
@@ -592,21 +658,30 @@ func (s *Sim) postUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Invalid E-Mail address or name supplied: "+bad)
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.state.users[id]
-	if u == nil {
-		writeError(w, http.StatusNotFound, "account user not found")
+	s.acquire()
+	out, err := s.updateUser(id, b)
+	s.release()
+	if err != nil {
+		writeStateError(w, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// updateUser applies an AccountUserUpdate. The caller holds s.mu.
+func (s *Sim) updateUser(id int64, b wireUserCreate) (wireUser, error) {
+	st := &s.state
+	u := st.users[id]
+	if u == nil {
+		return wireUser{}, fmt.Errorf("account user not found: %w", bridge.ErrNotFound)
 	}
 	if b.Email != nil && !strings.EqualFold(*b.Email, u.Email) {
 		key := strings.ToLower(*b.Email)
-		if _, taken := s.state.byEmail[key]; taken {
-			writeError(w, http.StatusConflict, "E-Mail address already exists")
-			return
+		if _, taken := st.byEmail[key]; taken {
+			return wireUser{}, fmt.Errorf("E-Mail address already exists: %w", bridge.ErrConflict)
 		}
-		delete(s.state.byEmail, strings.ToLower(u.Email))
-		s.state.byEmail[key] = id
+		delete(st.byEmail, strings.ToLower(u.Email))
+		st.byEmail[key] = id
 		u.Email = *b.Email
 	}
 	if b.Name != nil {
@@ -615,22 +690,38 @@ func (s *Sim) postUser(w http.ResponseWriter, r *http.Request) {
 	if b.Language != nil {
 		u.Language = *b.Language
 	}
-	u.updated = s.opts.Now().UTC()
-	writeJSON(w, http.StatusOK, toWireUser(u))
+	u.updated = s.now()
+	return toWireUser(u), nil
 }
 
+// deleteUser removes an account user at once and hands the delete of their
+// authorizations to the locks; 423 while an operation runs on one of them.
 func (s *Sim) deleteUser(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(w, r, "accountUserId")
 	if !ok {
 		return
 	}
-	s.mu.Lock()
-	known := s.state.users[id] != nil
-	s.state.deleteUser(id)
-	s.mu.Unlock()
-	if !known {
-		writeError(w, http.StatusNotFound, "account user not found")
-		return
+	s.acquire()
+	err := s.removeUser(id)
+	s.release()
+	answer(w, err)
+}
+
+// removeUser is deleteUser's work. The caller holds s.mu.
+func (s *Sim) removeUser(id int64) error {
+	st := &s.state
+	if st.users[id] == nil {
+		return fmt.Errorf("account user not found: %w", bridge.ErrNotFound)
 	}
-	w.WriteHeader(http.StatusNoContent)
+	var ids []string
+	for _, authID := range st.authOrder {
+		if st.auths[authID].AccountUserID == id {
+			ids = append(ids, authID)
+		}
+	}
+	if err := s.deleteAll(ids); err != nil {
+		return err
+	}
+	st.removeUser(id)
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +28,7 @@ type spec struct {
 	Definitions map[string]any                        `json:"definitions"`
 }
 
-type operation struct {
+type specOperation struct {
 	Responses map[string]struct {
 		Schema map[string]any `json:"schema"`
 	} `json:"responses"`
@@ -49,13 +50,13 @@ func loadSpec(t *testing.T) *spec {
 	return &s
 }
 
-func (s *spec) operation(t *testing.T, method, pattern string) operation {
+func (s *spec) operation(t *testing.T, method, pattern string) specOperation {
 	t.Helper()
 	raw, ok := s.Paths[pattern][strings.ToLower(method)]
 	if !ok {
 		t.Fatalf("%s %s is not in the spec", method, pattern)
 	}
-	var op operation
+	var op specOperation
 	if err := json.Unmarshal(raw, &op); err != nil {
 		t.Fatalf("%s %s: %v", method, pattern, err)
 	}
@@ -73,12 +74,22 @@ var errorSchema = map[string]any{
 	},
 }
 
+var objectIDPattern = regexp.MustCompile(`^[0-9a-f]{24}$`)
+
 // check validates v (decoded with UseNumber) against a Swagger 2.0 schema and
 // returns every violation: undeclared properties, missing required ones,
 // wrong JSON types, integers out of their format's range, bad date-times.
 func (s *spec) check(schema map[string]any, v any, at string) []string {
 	if ref, ok := schema["$ref"].(string); ok {
 		name := strings.TrimPrefix(ref, "#/definitions/")
+		if str, ok := v.(string); ok && name == "ObjectId" {
+			// The spec describes the server's ObjectId type; on the wire it
+			// is its 24 hex digits, like every id of an authorization.
+			if !objectIDPattern.MatchString(str) {
+				return []string{at + ": " + strconv.Quote(str) + " is not an ObjectId"}
+			}
+			return nil
+		}
 		def, ok := s.Definitions[name].(map[string]any)
 		if !ok {
 			return []string{at + ": unknown definition " + ref}
@@ -220,7 +231,7 @@ func extraStatus(method, pattern string, status int) bool {
 		return true
 	case status == http.StatusNotFound && strings.Contains(pattern, "{"): // an unknown id in the path
 		return true
-	case status == http.StatusConflict && method == "PUT" && pattern == "/account/user": // duplicate email [FACTS]
+	case status == http.StatusForbidden && strings.HasPrefix(pattern, "/smartlock/{smartlockId}"): // not the account's lock [FACTS]
 		return true
 	}
 	return false
@@ -228,8 +239,8 @@ func extraStatus(method, pattern string, status int) bool {
 
 func TestResponsesConformToSpec(t *testing.T) {
 	sp := loadSpec(t)
-	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
-	sim := New(Options{Token: "t0ken", Now: func() time.Time { return now }})
+	c := newClock()
+	sim := New(Options{Token: "t0ken", Now: c.Now})
 	defer sim.Close()
 	seeded, err := sim.Seed(SeedOptions{Locks: 3, Users: 4, Auths: 6, Accepted: 2})
 	if err != nil {
@@ -249,66 +260,97 @@ func TestResponsesConformToSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	firstAuth := sim.AuthsFor(user)[0]
+	used, err := sim.Use(lock, user, bridge.ActionUnlatch)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
 
 	id := func(n int64) string { return strconv.FormatInt(n, 10) }
+	keypadPath := "/smartlock/" + id(lock) + "/auth/" + keypad.ID
 	tests := []struct {
 		method, pattern, path, body string
 		token                       string
+		settle                      bool // let the locks carry out what waits before the request
 		want                        int
 	}{
-		{"GET", "/smartlock", "/smartlock", "", "", 200},
-		{"GET", "/smartlock", "/smartlock", "", "wrong", 401},
-		{"GET", "/smartlock/auth", "/smartlock/auth", "", "", 200},
-		{"GET", "/smartlock/auth", "/smartlock/auth?types=0&accountUserId=" + id(user), "", "", 200},
-		{"GET", "/smartlock/auth", "/smartlock/auth?accountUserId=-1", "", "", 200},
-		{"GET", "/smartlock/{smartlockId}/auth", "/smartlock/" + id(lock) + "/auth?types=0,13", "", "", 200},
-		{"GET", "/smartlock/{smartlockId}/auth", "/smartlock/1/auth", "", "", 404},
-		{"GET", "/smartlock/{smartlockId}/auth/{id}", "/smartlock/" + id(lock) + "/auth/" + keypad.ID, "", "", 200},
+		{"GET", "/smartlock", "/smartlock", "", "", false, 200},
+		{"GET", "/smartlock", "/smartlock", "", "wrong", false, 401},
+		{"GET", "/smartlock/auth", "/smartlock/auth", "", "", false, 200},
+		{"GET", "/smartlock/auth", "/smartlock/auth?types=0&accountUserId=" + id(user), "", "", false, 200},
+		{"GET", "/smartlock/auth", "/smartlock/auth?accountUserId=-1", "", "", false, 200},
+		{"GET", "/smartlock/{smartlockId}/auth", "/smartlock/" + id(lock) + "/auth?types=0,13", "", "", false, 200},
+		{"GET", "/smartlock/{smartlockId}/auth", "/smartlock/1/auth", "", "", false, 403},
+		{"GET", "/smartlock/{smartlockId}/auth", "/smartlock/1/auth", "", "wrong", false, 401},
+		{"GET", "/smartlock/{smartlockId}/auth/{id}", keypadPath, "", "", false, 200},
+		{"GET", "/smartlock/{smartlockId}/auth/{id}", "/smartlock/" + id(lock) + "/auth/nope", "", "", false, 404},
+		{"GET", "/smartlock/{smartlockId}/auth/{id}", "/smartlock/1/auth/" + keypad.ID, "", "", false, 403},
 		{"PUT", "/smartlock/{smartlockId}/auth", "/smartlock/" + id(lock) + "/auth",
-			`{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":true,"type":0,"allowedFromDate":"2026-12-01T00:00:00.000Z","allowedWeekDays":96}`, "", 204},
+			`{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":true,"type":0,"allowedFromDate":"2026-12-01T00:00:00.000Z","allowedWeekDays":96}`, "", false, 204},
 		{"PUT", "/smartlock/{smartlockId}/auth", "/smartlock/" + id(lock) + "/auth",
-			`{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":true}`, "", 409},
+			`{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":true}`, "", false, 409},
 		{"PUT", "/smartlock/{smartlockId}/auth", "/smartlock/" + id(offline) + "/auth",
-			`{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":true}`, "", 409},
-		{"PUT", "/smartlock/{smartlockId}/auth", "/smartlock/" + id(lock) + "/auth", `{"remoteAllowed":true}`, "", 400},
-		{"PUT", "/smartlock/{smartlockId}/auth", "/smartlock/" + id(lock) + "/auth", `{"name":`, "", 400},
-		{"PUT", "/smartlock/{smartlockId}/auth", "/smartlock/" + id(lock) + "/auth", `{}`, "wrong", 401},
+			`{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":true}`, "", false, 204},
+		{"PUT", "/smartlock/{smartlockId}/auth", "/smartlock/1/auth",
+			`{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":true}`, "", false, 403},
+		{"PUT", "/smartlock/{smartlockId}/auth", "/smartlock/" + id(lock) + "/auth", `{"remoteAllowed":true}`, "", false, 400},
+		{"PUT", "/smartlock/{smartlockId}/auth", "/smartlock/" + id(lock) + "/auth", `{"name":`, "", false, 400},
+		{"PUT", "/smartlock/{smartlockId}/auth", "/smartlock/" + id(lock) + "/auth", `{}`, "wrong", false, 401},
 		{"PUT", "/smartlock/auth", "/smartlock/auth",
-			`{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":false,"smartlockIds":[` + id(lock2) + `]}`, "", 204},
-		{"PUT", "/smartlock/auth", "/smartlock/auth", `{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":false}`, "", 400},
+			`{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":false,"smartlockIds":[` + id(lock2) + `]}`, "", false, 204},
+		{"PUT", "/smartlock/auth", "/smartlock/auth", `{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":false}`, "", false, 400},
 		{"PUT", "/smartlock/auth/advanced", "/smartlock/auth/advanced",
-			`{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":true,"smartlockIds":[` + id(seeded.Locks[2]) + `]}`, "", 200},
+			`{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":true,"smartlockIds":[` + id(seeded.Locks[2]) + `]}`, "", false, 200},
 		{"PUT", "/smartlock/auth/advanced", "/smartlock/auth/advanced",
-			`{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":true,"smartlockIds":[` + id(lock) + `]}`, "", 409},
-		{"PUT", "/smartlock/auth/advanced", "/smartlock/auth/advanced", `{"name":"Free","remoteAllowed":true}`, "", 400},
-		{"POST", "/smartlock/{smartlockId}/auth/{id}", "/smartlock/" + id(lock) + "/auth/" + keypad.ID,
-			`{"name":"Keypad 2","enabled":false}`, "", 204},
-		{"POST", "/smartlock/{smartlockId}/auth/{id}", "/smartlock/" + id(lock) + "/auth/" + keypad.ID, `{}`, "", 400},
-		{"DELETE", "/smartlock/{smartlockId}/auth/{id}", "/smartlock/" + id(lock) + "/auth/" + keypad.ID, "", "", 204},
-		{"DELETE", "/smartlock/{smartlockId}/auth/{id}", "/smartlock/" + id(lock) + "/auth/" + keypad.ID, "", "", 404},
-		{"DELETE", "/smartlock/auth", "/smartlock/auth", `["` + firstAuth.ID + `"]`, "", 204},
-		{"DELETE", "/smartlock/auth", "/smartlock/auth", `"x"`, "", 400},
-		{"GET", "/account/user", "/account/user", "", "", 200},
-		{"GET", "/account/user", "/account/user?offset=1&limit=2", "", "", 200},
-		{"GET", "/account/user", "/account/user?email=FREE@example.com", "", "", 200},
-		{"GET", "/account/user", "/account/user?offset=x", "", "", 200},
-		{"PUT", "/account/user", "/account/user", `{"email":"new@example.com","name":"New","language":"de"}`, "", 200},
-		{"PUT", "/account/user", "/account/user", `{"email":"new@example.com","name":"Again"}`, "", 409},
-		{"PUT", "/account/user", "/account/user", `{"email":"not an email","name":"New"}`, "", 400},
-		{"PUT", "/account/user", "/account/user", `{"email":"x@example.com","name":"X","language":"xx"}`, "", 400},
-		{"GET", "/account/user/{accountUserId}", "/account/user/" + id(user), "", "", 200},
-		{"GET", "/account/user/{accountUserId}", "/account/user/999999", "", "", 404},
-		{"POST", "/account/user/{accountUserId}", "/account/user/" + id(user), `{"name":"Renamed","language":"fr"}`, "", 200},
-		{"POST", "/account/user/{accountUserId}", "/account/user/" + id(user), `{"email":"new@example.com"}`, "", 409},
-		{"POST", "/account/user/{accountUserId}", "/account/user/" + id(user), `{"email":"bad"}`, "", 400},
-		{"DELETE", "/account/user/{accountUserId}", "/account/user/" + id(user), "", "", 204},
-		{"DELETE", "/account/user/{accountUserId}", "/account/user/" + id(user), "", "", 404},
+			`{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":true,"smartlockIds":[` + id(lock) + `]}`, "", false, 409},
+		{"PUT", "/smartlock/auth/advanced", "/smartlock/auth/advanced", `{"name":"Free","remoteAllowed":true}`, "", false, 400},
+		{"POST", "/smartlock/{smartlockId}/auth/{id}", keypadPath, `{"name":"Keypad 2","enabled":false}`, "", false, 204},
+		{"POST", "/smartlock/{smartlockId}/auth/{id}", keypadPath, `{}`, "", false, 400},
+		{"GET", "/smartlock/{smartlockId}/auth/{id}", keypadPath, "", "", false, 200}, // with its operationId
+		{"POST", "/smartlock/{smartlockId}/auth/{id}", keypadPath, `{"name":"Keypad 3"}`, "", false, 423},
+		{"POST", "/smartlock/{smartlockId}/auth/{id}", "/smartlock/1/auth/" + keypad.ID, `{"name":"Keypad 3"}`, "", false, 403},
+		{"DELETE", "/smartlock/{smartlockId}/auth/{id}", keypadPath, "", "", false, 423},
+		{"DELETE", "/smartlock/{smartlockId}/auth/{id}", keypadPath, "", "", true, 204},
+		{"DELETE", "/smartlock/{smartlockId}/auth/{id}", keypadPath, "", "", false, 423},
+		{"DELETE", "/smartlock/{smartlockId}/auth/{id}", keypadPath, "", "", true, 404},
+		{"DELETE", "/smartlock/{smartlockId}/auth/{id}", "/smartlock/1/auth/" + keypad.ID, "", "", false, 403},
+		{"DELETE", "/smartlock/auth", "/smartlock/auth", `["` + firstAuth.ID + `"]`, "", false, 204},
+		{"DELETE", "/smartlock/auth", "/smartlock/auth", `["` + firstAuth.ID + `"]`, "", false, 423},
+		{"DELETE", "/smartlock/auth", "/smartlock/auth", `"x"`, "", false, 400},
+		{"GET", "/smartlock/log", "/smartlock/log", "", "", false, 200},
+		{"GET", "/smartlock/log", "/smartlock/log?accountUserId=" + id(user) + "&action=3&limit=100&fromDate=2026-01-01T00:00:00Z", "", "", false, 200},
+		{"GET", "/smartlock/log", "/smartlock/log?id=" + used.ID, "", "", false, 200},
+		{"GET", "/smartlock/log", "/smartlock/log", "", "wrong", false, 401},
+		{"GET", "/smartlock/{smartlockId}/log", "/smartlock/" + id(lock) + "/log?authId=" + used.AuthID, "", "", false, 200},
+		{"GET", "/smartlock/{smartlockId}/log", "/smartlock/1/log", "", "", false, 403},
+		{"POST", "/smartlock/{smartlockId}/sync", "/smartlock/" + id(lock) + "/sync", "", "", false, 204},
+		{"POST", "/smartlock/{smartlockId}/sync", "/smartlock/1/sync", "", "", false, 403},
+		{"POST", "/smartlock/{smartlockId}/sync", "/smartlock/" + id(lock) + "/sync", "", "wrong", false, 401},
+		{"GET", "/account/user", "/account/user", "", "", false, 200},
+		{"GET", "/account/user", "/account/user?offset=1&limit=2", "", "", false, 200},
+		{"GET", "/account/user", "/account/user?email=FREE@example.com", "", "", false, 200},
+		{"GET", "/account/user", "/account/user?offset=x", "", "", false, 200},
+		{"PUT", "/account/user", "/account/user", `{"email":"new@example.com","name":"New","language":"de"}`, "", false, 200},
+		{"PUT", "/account/user", "/account/user", `{"email":"new@example.com","name":"Again"}`, "", false, 400},
+		{"PUT", "/account/user", "/account/user", `{"email":"not an email","name":"New"}`, "", false, 400},
+		{"PUT", "/account/user", "/account/user", `{"email":"x@example.com","name":"X","language":"xx"}`, "", false, 400},
+		{"GET", "/account/user/{accountUserId}", "/account/user/" + id(user), "", "", false, 200},
+		{"GET", "/account/user/{accountUserId}", "/account/user/999999", "", "", false, 404},
+		{"POST", "/account/user/{accountUserId}", "/account/user/" + id(user), `{"name":"Renamed","language":"fr"}`, "", false, 200},
+		{"POST", "/account/user/{accountUserId}", "/account/user/" + id(user), `{"email":"new@example.com"}`, "", false, 409},
+		{"POST", "/account/user/{accountUserId}", "/account/user/" + id(user), `{"email":"bad"}`, "", false, 400},
+		{"DELETE", "/account/user/{accountUserId}", "/account/user/" + id(user), "", "", false, 423}, // firstAuth is being deleted
+		{"DELETE", "/account/user/{accountUserId}", "/account/user/" + id(user), "", "", true, 204},
+		{"DELETE", "/account/user/{accountUserId}", "/account/user/" + id(user), "", "", false, 404},
 	}
+	answered := map[string][]string{} // successful bodies by operation
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
 			op := sp.operation(t, tt.method, tt.pattern)
+			if tt.settle {
+				c.Advance(time.Minute)
+			}
 			var body io.Reader
 			if tt.body != "" {
 				body = strings.NewReader(tt.body)
@@ -327,6 +369,9 @@ func TestResponsesConformToSpec(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != tt.want {
 				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.want, raw)
+			}
+			if resp.StatusCode < 300 {
+				answered[tt.method+" "+tt.pattern] = append(answered[tt.method+" "+tt.pattern], string(raw))
 			}
 			declared, ok := op.Responses[strconv.Itoa(resp.StatusCode)]
 			if !ok && !extraStatus(tt.method, tt.pattern, resp.StatusCode) {
@@ -350,6 +395,19 @@ func TestResponsesConformToSpec(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the rows checked what matters", func(t *testing.T) {
+		// Else the schemas of operationId and SmartlockLog were checked on
+		// nothing.
+		for _, want := range []struct{ pattern, has string }{
+			{"GET /smartlock/{smartlockId}/auth/{id}", `"operationId":"`},
+			{"GET /smartlock/log", `"authId":"` + used.AuthID + `"`},
+			{"GET /smartlock/{smartlockId}/log", `"deviceType":0`},
+		} {
+			if !slices.ContainsFunc(answered[want.pattern], func(b string) bool { return strings.Contains(b, want.has) }) {
+				t.Errorf("no answer to %s had %s", want.pattern, want.has)
+			}
+		}
+	})
 }
 
 func cmpOr(a, b string) string {

@@ -1,6 +1,7 @@
 package nukisim
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +17,7 @@ type SeedOptions struct {
 	Locks    int `json:"locks"`
 	Users    int `json:"users"`
 	Auths    int `json:"auths"`    // app authorizations spread over the new users and locks
-	Accepted int `json:"accepted"` // how many of those are already redeemed
+	Accepted int `json:"accepted"` // how many of those were already redeemed and used once
 }
 
 // Seeded reports what Seed added.
@@ -28,27 +29,32 @@ type Seeded struct {
 
 // Seed adds o.Locks locks ("Door 1", …), o.Users users
 // (guest1@example.com, …) and o.Auths app authorizations, each for a
-// different (user, lock) pair, spread evenly over the new locks; the first
-// o.Accepted are redeemed. It sends no emails. More authorizations than pairs,
-// or per lock than Nuki allows, fail with ErrInvalid and add nothing.
+// different (user, lock) pair, spread evenly over the new locks. They are
+// added as the account stands, with nothing pending: each lock has its
+// authorizations (authId made by the lock), and the first o.Accepted were
+// redeemed and used once (an unlock in the activity log, lockCount 1 and
+// lastActiveDate now, as after the lock's sync). It sends no emails and no
+// webhooks. More authorizations than pairs, or per lock than Nuki allows,
+// fail with ErrInvalid and add nothing.
 func (s *Sim) Seed(o SeedOptions) (Seeded, error) {
 	if o.Locks < 0 || o.Users < 0 || o.Auths < 0 || o.Accepted > o.Auths ||
 		(o.Auths > 0 && (o.Auths > o.Locks*o.Users || (o.Auths+o.Locks-1)/max(o.Locks, 1) > maxAuthsPerLock)) {
 		return Seeded{}, fmt.Errorf("seed %+v: %w", o, bridge.ErrInvalid)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.opts.Now().UTC()
+	s.acquire()
+	defer s.release()
+	st := &s.state
+	now := s.now()
 	var out Seeded
-	first := len(s.state.locks)
+	first := len(st.locks)
 	for i := range o.Locks {
-		l := s.state.addLock(bridge.Lock{Name: fmt.Sprintf("Door %d", first+i+1), Type: 4}, now)
+		l := st.addLock(bridge.Lock{Name: fmt.Sprintf("Door %d", first+i+1), Type: 4}, now)
 		out.Locks = append(out.Locks, l.ID)
 	}
-	firstUser := len(s.state.users)
+	firstUser := len(st.users)
 	for i := 0; len(out.Users) < o.Users; i++ {
 		n := firstUser + i + 1
-		u, err := s.state.addUser(bridge.User{Email: fmt.Sprintf("guest%d@example.com", n),
+		u, err := st.addUser(bridge.User{Email: fmt.Sprintf("guest%d@example.com", n),
 			Name: fmt.Sprintf("Guest %d", n), Language: "en"}, now)
 		if err != nil {
 			continue // that email exists already
@@ -58,89 +64,90 @@ func (s *Sim) Seed(o SeedOptions) (Seeded, error) {
 	for k := range o.Auths {
 		r, q := k%o.Users, k/o.Users
 		userID, lockID := out.Users[r], out.Locks[(r+q)%o.Locks]
-		s.state.addAuth(bridge.Auth{SmartlockID: lockID, AccountUserID: userID, Type: bridge.AuthTypeApp,
+		a := st.addAuth(bridge.Auth{SmartlockID: lockID, AccountUserID: userID, Type: bridge.AuthTypeApp,
 			Name: fmt.Sprintf("Guest %d", r+1), Enabled: true, RemoteAllowed: true}, now)
 		if k < o.Accepted {
-			_, _ = s.state.accept(lockID, userID, now)
+			a.redeemed, a.LockCount, a.LastActiveDate, a.lastUse = true, 1, now, now
+			st.log = append(st.log, logEntry{LogEntry: bridge.LogEntry{ID: st.objectID(now), SmartlockID: lockID,
+				AccountUserID: userID, AuthID: a.ID, Name: a.Name, Action: bridge.ActionUnlock,
+				Trigger: bridge.TriggerApp, Date: now}, deviceType: deviceType(st.locks[lockID].Type)})
 		}
 		out.Auths++
 	}
 	return out, nil
 }
 
-// AddLock adds a lock; ID 0 picks one. It returns the lock as stored.
+// AddLock adds a lock, online; ID 0 picks one. It returns the lock as
+// stored. Its periodic syncs are counted from now.
 func (s *Sim) AddLock(l bridge.Lock) bridge.Lock {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state.addLock(l, s.opts.Now().UTC())
+	s.acquire()
+	defer s.release()
+	return s.state.addLock(l, s.now())
 }
 
 // AddUser adds an account user; ID 0 picks one. An email or id in use fails
 // with ErrConflict.
 func (s *Sim) AddUser(u bridge.User) (bridge.User, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state.addUser(u, s.opts.Now().UTC())
+	s.acquire()
+	defer s.release()
+	return s.state.addUser(u, s.now())
 }
 
-// AddAuth adds an authorization as it stands (no email, any lockCount); ID ""
-// picks one and zero dates become now. An unknown lock or user fails with
-// ErrNotFound, a second app authorization of a user on a lock with
-// ErrConflict.
+// AddAuth adds an authorization as it stands, as if its lock had taken it
+// already (no email, no webhook, nothing pending, any lockCount): ID ""
+// picks one, AuthID 0 takes the lock's next authId, zero dates become now.
+// An unknown lock or user fails with ErrNotFound, a second app authorization
+// of a user on a lock (listed or being created) with ErrConflict.
 func (s *Sim) AddAuth(a bridge.Auth) (bridge.Auth, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.acquire()
+	defer s.release()
 	if err := s.state.checkAuth(a.SmartlockID, a.AccountUserID, a.Type); err != nil {
 		return bridge.Auth{}, err
 	}
 	if _, taken := s.state.auths[a.ID]; a.ID != "" && taken {
 		return bridge.Auth{}, fmt.Errorf("authorization %s: %w", a.ID, bridge.ErrConflict)
 	}
-	return s.state.addAuth(a, s.opts.Now().UTC()), nil
+	a.OperationID = ""
+	as := s.state.addAuth(a, s.now())
+	as.lastUse = as.LastActiveDate
+	return as.Auth, nil
 }
 
-// Accept redeems the app authorization of a user on a lock as the Nuki app
-// would: lockCount becomes at least 1, lastActiveDate and updateDate now, and
-// authId and appId get values. No such authorization: ErrNotFound.
+// Accept records that the guest redeemed the invite of their app
+// authorization on a lock in the Nuki app. Nothing in the API shows it:
+// lockCount, lastActiveDate, appId and authId stay as they are, and no
+// webhook is sent; only using the lock (Use) leaves a trace. No such
+// authorization listed (none, or the lock has not taken it yet):
+// ErrNotFound.
 func (s *Sim) Accept(smartlockID, accountUserID int64) error {
-	s.mu.Lock()
-	a, err := s.state.accept(smartlockID, accountUserID, s.opts.Now().UTC())
-	s.mu.Unlock()
+	s.acquire()
+	defer s.release()
+	a, err := s.state.appAuth(smartlockID, accountUserID)
 	if err != nil {
 		return err
 	}
-	s.notifyDeviceAuth(a, false)
+	a.redeemed = true
 	return nil
-}
-
-// SetOffline takes a lock off line (serverState 4; creates on it fail) or
-// back. Unknown lock: ErrNotFound.
-func (s *Sim) SetOffline(smartlockID int64, offline bool) error {
-	return s.setLock(smartlockID, func(l *lockState) { l.offline = offline })
 }
 
 // SetNeedsSubscription marks a lock as lacking the subscription the Advanced
 // API needs: advanced requests then list it in their answer's "error" and
 // skip it. Unknown lock: ErrNotFound.
 func (s *Sim) SetNeedsSubscription(smartlockID int64, needs bool) error {
-	return s.setLock(smartlockID, func(l *lockState) { l.unsubscribed = needs })
-}
-
-func (s *Sim) setLock(id int64, change func(*lockState)) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.state.locks[id]
+	s.acquire()
+	defer s.release()
+	l := s.state.locks[smartlockID]
 	if l == nil {
-		return fmt.Errorf("smartlock %d: %w", id, bridge.ErrNotFound)
+		return fmt.Errorf("smartlock %d: %w", smartlockID, bridge.ErrNotFound)
 	}
-	change(l)
+	l.unsubscribed = needs
 	return nil
 }
 
 // InjectFault adds a fault after those already active.
 func (s *Sim) InjectFault(f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.acquire()
+	defer s.release()
 	left := f.Times
 	if left <= 0 {
 		left = -1
@@ -150,45 +157,48 @@ func (s *Sim) InjectFault(f Fault) {
 
 // ClearFaults removes every fault.
 func (s *Sim) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.acquire()
+	defer s.release()
 	s.faults = nil
 }
 
 // Emails returns a copy of the invitation emails Nuki would have sent, oldest
-// first.
+// first: one per standard app authorization create, sent when the lock took
+// it.
 func (s *Sim) Emails() []Email {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.acquire()
+	defer s.release()
 	return slices.Clone(s.emails)
 }
 
-// Webhooks returns a copy of the webhook deliveries made, oldest first.
+// Webhooks returns a copy of the webhook delivery attempts made, oldest
+// first. Deliveries run in the background: one caused by Settle may not be
+// there yet (Close waits for those under way).
 func (s *Sim) Webhooks() []Delivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.acquire()
+	defer s.release()
 	return slices.Clone(s.webhooks)
 }
 
 // Calls returns how many API requests (not /_sim/ ones) were received,
 // including those refused by a fault or for the token.
 func (s *Sim) Calls() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.acquire()
+	defer s.release()
 	return s.calls
 }
 
 // ResetCalls sets the request count back to zero.
 func (s *Sim) ResetCalls() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.acquire()
+	defer s.release()
 	s.calls = 0
 }
 
 // Locks returns the locks, by id.
 func (s *Sim) Locks() []bridge.Lock {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.acquire()
+	defer s.release()
 	var out []bridge.Lock
 	for _, l := range s.state.sortedLocks() {
 		out = append(out, l.Lock)
@@ -198,8 +208,8 @@ func (s *Sim) Locks() []bridge.Lock {
 
 // Users returns the account users, by id.
 func (s *Sim) Users() []bridge.User {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.acquire()
+	defer s.release()
 	out := make([]bridge.User, len(s.state.userOrder))
 	for i, id := range s.state.userOrder {
 		out[i] = s.state.users[id].User
@@ -207,18 +217,19 @@ func (s *Sim) Users() []bridge.User {
 	return out
 }
 
-// Auths returns every authorization, in creation order.
+// Auths returns every authorization as the API lists it (those the locks
+// have, including those being deleted), in creation order.
 func (s *Sim) Auths() []bridge.Auth {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.acquire()
+	defer s.release()
 	return s.state.copyAuths(func(*bridge.Auth) bool { return true })
 }
 
-// AuthsFor returns the authorizations of one account user, in creation
-// order.
+// AuthsFor returns the authorizations of one account user as the API lists
+// them, in creation order.
 func (s *Sim) AuthsFor(accountUserID int64) []bridge.Auth {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.acquire()
+	defer s.release()
 	return s.state.copyAuths(func(a *bridge.Auth) bool { return a.AccountUserID == accountUserID })
 }
 
@@ -226,6 +237,10 @@ func (s *Sim) AuthsFor(accountUserID int64) []bridge.Auth {
 //
 //	POST   /_sim/seed     SeedOptions → Seeded
 //	POST   /_sim/accept   {"smartlockId","accountUserId"} → 204
+//	POST   /_sim/use      {"smartlockId","accountUserId","action"} → LogEntry (action 0 means 1, unlock)
+//	POST   /_sim/sync     {"smartlockId"} → 204 (SyncLock)
+//	POST   /_sim/settle   → 204 (Settle)
+//	GET    /_sim/log      [LogEntry], oldest first
 //	POST   /_sim/offline  {"smartlockId","offline"} → 204
 //	POST   /_sim/fault    Fault, with "latency" as a duration string ("2s") → 204
 //	DELETE /_sim/fault    clears every fault → 204
@@ -233,7 +248,7 @@ func (s *Sim) AuthsFor(accountUserID int64) []bridge.Auth {
 //	GET    /_sim/webhooks [Delivery]
 //	GET    /_sim/calls    {"calls":n}
 //
-// Errors answer {"error":"…"} with 400 or 404.
+// Errors answer {"error":"…"} with 400, 404 or 409.
 func (s *Sim) controlMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /_sim/seed", func(w http.ResponseWriter, r *http.Request) {
@@ -256,6 +271,37 @@ func (s *Sim) controlMux() *http.ServeMux {
 		if decodeControl(w, r, &b) {
 			controlDone(w, s.Accept(b.SmartlockID, b.AccountUserID))
 		}
+	})
+	mux.HandleFunc("POST /_sim/use", func(w http.ResponseWriter, r *http.Request) {
+		var b struct {
+			SmartlockID   int64 `json:"smartlockId"`
+			AccountUserID int64 `json:"accountUserId"`
+			Action        int   `json:"action"`
+		}
+		if !decodeControl(w, r, &b) {
+			return
+		}
+		e, err := s.Use(b.SmartlockID, b.AccountUserID, cmp.Or(b.Action, bridge.ActionUnlock))
+		if err != nil {
+			controlError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, e)
+	})
+	mux.HandleFunc("POST /_sim/sync", func(w http.ResponseWriter, r *http.Request) {
+		var b struct {
+			SmartlockID int64 `json:"smartlockId"`
+		}
+		if decodeControl(w, r, &b) {
+			controlDone(w, s.SyncLock(b.SmartlockID))
+		}
+	})
+	mux.HandleFunc("POST /_sim/settle", func(w http.ResponseWriter, r *http.Request) {
+		s.Settle()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /_sim/log", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Log())
 	})
 	mux.HandleFunc("POST /_sim/offline", func(w http.ResponseWriter, r *http.Request) {
 		var b struct {
@@ -321,8 +367,11 @@ func decodeControl(w http.ResponseWriter, r *http.Request, v any) bool {
 
 func controlError(w http.ResponseWriter, err error) {
 	status := http.StatusBadRequest
-	if errors.Is(err, bridge.ErrNotFound) {
+	switch {
+	case errors.Is(err, bridge.ErrNotFound):
 		status = http.StatusNotFound
+	case errors.Is(err, bridge.ErrConflict):
+		status = http.StatusConflict
 	}
 	writeJSON(w, status, map[string]string{"error": err.Error()})
 }

@@ -16,48 +16,77 @@ import (
 )
 
 // Options configures a Sim. The zero value is a simulator that accepts any
-// bearer token and delivers no webhooks.
+// bearer token, delivers no webhooks and behaves like the real cloud: writes
+// are carried out by the lock 2s later, locks sync once a day.
 type Options struct {
 	// Token is the API token requests must present as "Authorization:
 	// Bearer …"; another (or none) gets 401 with Nuki's error body. Empty:
 	// any bearer token is accepted.
 	Token bridge.Secret
-	// Now is the clock for every date the simulator writes; time.Now.
+	// Now is the clock for every date the simulator writes and for the lock
+	// model (LockDelay, LockSyncInterval); time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
-	// WebhookURL receives the Advanced API's AuthCreation outcomes (and, with
-	// DeviceAuthWebhooks, DEVICE_AUTHS notifications). Empty: none are sent.
+	// WebhookURL receives the Advanced API's AuthCreation outcomes and a
+	// DEVICE_AUTHS notification whenever a lock carries out the create,
+	// modify or delete of an authorization. Empty: none are sent.
 	WebhookURL string
 	// WebhookSecret signs webhook bodies (X-Nuki-Signature-SHA256).
 	WebhookSecret bridge.Secret
 	// HTTPClient delivers webhooks; one with a 10s timeout.
 	HTTPClient *http.Client
-	// WebhookDelay is how long after an advanced request its outcome is
-	// delivered; 0 delivers right away (in the background).
+	// WebhookDelay is how long, in real time, the outcome of an advanced
+	// request waits to be posted once its locks have answered; 0 posts it
+	// right away (in the background).
 	WebhookDelay time.Duration
-	// DeviceAuthWebhooks also sends {"feature":"DEVICE_AUTHS",…} when an
-	// authorization is accepted (Accept) or deleted.
+	// DeviceAuthWebhooks has no effect: DEVICE_AUTHS notifications are sent
+	// whenever WebhookURL is set, as Nuki sends them to every subscriber.
+	//
+	// Deprecated: kept so that older callers compile.
 	DeviceAuthWebhooks bool
+
+	// Instant makes the locks carry out every authorization write at once,
+	// before the request that asks for it is answered (an offline lock still
+	// waits until it is back online, then does it at once), and sync as soon
+	// as they are used (Use). Only for a test that truly needs a write to be
+	// visible in the very next answer: the real cloud never behaves so.
+	Instant bool
+	// LockDelay is how long (on the Now clock) an online lock takes to carry
+	// out a pending write, or to sync when asked; 0 (or less) means 2s. For no
+	// delay at all, see Instant.
+	LockDelay time.Duration
+	// LockSyncInterval is how often (on the Now clock) each lock syncs on its
+	// own, counted from the lock's creation; 0 (or less) means 24h.
+	LockSyncInterval time.Duration
+	// IgnoreUserPaging makes GET /account/user ignore offset and limit and
+	// answer every user each time, as docs.nuki.io says the API does.
+	IgnoreUserPaging bool
+	// WebhookRetry is the real-time wait before the first repeat of a
+	// webhook delivery answered non-2xx or failed; it doubles each time, up
+	// to five attempts in all. 0 (or less) means 1s.
+	WebhookRetry time.Duration
 }
 
 // Email is an invitation email Nuki Web would have sent after a standard
-// app authorization create.
+// app authorization create, once the lock took the authorization.
 type Email struct {
 	To            string    `json:"to"`
 	AccountUserID int64     `json:"accountUserId"`
 	SmartlockID   int64     `json:"smartlockId"`
 	AuthID        string    `json:"authId"` // the string id of the new authorization
 	Code          string    `json:"code"`   // the simulated 9-digit invite code
-	At            time.Time `json:"at"`
+	At            time.Time `json:"at"`     // when the lock took it, on the Now clock
 }
 
-// Delivery is one webhook POST the simulator made.
+// Delivery is one attempt at posting a webhook. A delivery not answered 2xx
+// is attempted again (see Options.WebhookRetry), each attempt recorded.
 type Delivery struct {
 	Kind      string    `json:"kind"`      // "AuthCreation" or "DEVICE_AUTHS"
 	RequestID string    `json:"requestId"` // AuthCreation only
+	Attempt   int       `json:"attempt"`   // 1 for the first post of a webhook
 	Status    int       `json:"status"`    // the receiver's answer, 0 if none
 	Error     string    `json:"error,omitempty"`
-	At        time.Time `json:"at"`
+	At        time.Time `json:"at"` // on the Now clock
 }
 
 // Fault makes matching API requests fail. A request matches when Method is
@@ -78,7 +107,7 @@ type Fault struct {
 
 // Sim is a simulated Nuki Web account. Create it with New; serve it with
 // ServeHTTP (e.g. under httptest.NewServer), ListenAndServe or Run; Close
-// stops webhook deliveries.
+// stops webhook deliveries and the background catch-up.
 type Sim struct {
 	opts Options
 	log  *slog.Logger
@@ -91,10 +120,12 @@ type Sim struct {
 	calls    int
 	emails   []Email
 	webhooks []Delivery
+	outbox   []outgoing // webhooks to send once mu is released
 
-	closed  bool // guarded by mu
-	closing chan struct{}
-	wg      sync.WaitGroup
+	closed bool // guarded by mu
+	ctx    context.Context
+	cancel context.CancelFunc // ends ctx on Close
+	wg     sync.WaitGroup
 }
 
 type activeFault struct {
@@ -113,11 +144,22 @@ func New(opts Options) *Sim {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	if opts.LockDelay <= 0 {
+		opts.LockDelay = defaultLockDelay
+	}
+	if opts.LockSyncInterval <= 0 {
+		opts.LockSyncInterval = defaultLockSyncInterval
+	}
+	if opts.WebhookRetry <= 0 {
+		opts.WebhookRetry = defaultWebhookRetry
+	}
+	ctx, cancel := context.WithCancel(context.Background())
 	s := &Sim{
-		opts:    opts,
-		log:     opts.Logger.With("component", "nukisim"),
-		state:   newState(),
-		closing: make(chan struct{}),
+		opts:   opts,
+		log:    opts.Logger.With("component", "nukisim"),
+		state:  newState(opts.LockSyncInterval),
+		ctx:    ctx,
+		cancel: cancel,
 	}
 	s.api = http.NewServeMux()
 	for _, rt := range s.routes() {
@@ -130,12 +172,34 @@ func New(opts Options) *Sim {
 	return s
 }
 
-// ServeHTTP serves the API and, under /_sim/, the control endpoints.
+// acquire locks s.mu and lets the locks catch up with the clock.
+func (s *Sim) acquire() {
+	s.mu.Lock()
+	s.catchUp()
+}
+
+// release carries out at once what the request wrote when Options.Instant
+// is set, unlocks s.mu and sends the webhooks queued meanwhile.
+func (s *Sim) release() {
+	if s.opts.Instant {
+		s.catchUp()
+	}
+	out := s.outbox
+	s.outbox = nil
+	s.mu.Unlock()
+	for _, o := range out {
+		s.deliver(o)
+	}
+}
+
+// ServeHTTP serves the API and, under /_sim/, the control endpoints. Every
+// API request first lets the locks catch up with the clock (see Settle).
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/_sim/") {
 		s.ctl.ServeHTTP(w, r)
 		return
 	}
+	s.Settle()
 	s.mu.Lock()
 	s.calls++
 	f := s.matchFault(r)
@@ -211,14 +275,17 @@ func (s *Sim) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) bool 
 }
 
 // ListenAndServe listens on addr (e.g. "127.0.0.1:0") and serves s in the
-// background until ctx ends, then shuts the server down and calls Close. It
-// returns the address actually listened on once listening.
+// background until ctx ends, then shuts the server down and calls Close.
+// Meanwhile it settles every 200ms of real time, so that pending writes are
+// carried out without waiting for a request. It returns the address
+// actually listened on once listening.
 func (s *Sim) ListenAndServe(ctx context.Context, addr string) (string, error) {
 	actual, _, err := s.serve(ctx, addr)
 	return actual, err
 }
 
-// Run serves s on addr until ctx ends, then shuts down and returns nil. It
+// Run serves s on addr until ctx ends, settling every 200ms of real time as
+// ListenAndServe does, then shuts down, calls Close and returns nil. It
 // fails only when it cannot listen.
 func (s *Sim) Run(ctx context.Context, addr string) error {
 	actual, done, err := s.serve(ctx, addr)
@@ -244,6 +311,20 @@ func (s *Sim) serve(ctx context.Context, addr string) (string, <-chan struct{}, 
 			s.log.Error("simulator stopped serving", "err", err)
 		}
 	}()
+	s.spawn(func() {
+		t := time.NewTicker(settleEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				s.Settle()
+			case <-ctx.Done():
+				return
+			case <-s.ctx.Done():
+				return
+			}
+		}
+	})
 	go func() {
 		defer close(done)
 		<-ctx.Done()
@@ -257,16 +338,15 @@ func (s *Sim) serve(ctx context.Context, addr string) (string, <-chan struct{}, 
 	return ln.Addr().String(), done, nil
 }
 
-// Close cancels webhook deliveries still waiting for WebhookDelay and waits
-// for those already posting to end.
-// The handler keeps answering API requests afterwards, but sends no more
-// webhooks.
+// Close stops the background catch-up of a served simulator, cancels
+// webhook deliveries still waiting (for WebhookDelay or a retry) and waits
+// for those posting to end (the HTTP client's timeout bounds them). The handler keeps answering API
+// requests afterwards, and Settle still works, but no more webhooks are sent.
+// Close may be called more than once.
 func (s *Sim) Close() {
 	s.mu.Lock()
-	if !s.closed {
-		s.closed = true
-		close(s.closing)
-	}
+	s.closed = true
 	s.mu.Unlock()
+	s.cancel()
 	s.wg.Wait()
 }

@@ -25,12 +25,22 @@ type lockState struct {
 	offline      bool
 	unsubscribed bool
 	created      time.Time
-	nextAuthID   int64
+	nextAuthID   int64     // the lock's own counter for authId
+	nextSync     time.Time // the lock's next periodic sync
 }
 
 type userState struct {
 	bridge.User
 	created, updated time.Time
+}
+
+// authState is an authorization the lock has: what the API lists, plus what
+// the lock knows and Nuki Web does not yet.
+type authState struct {
+	bridge.Auth
+	redeemed bool      // the guest entered the invite code in the app
+	unsynced int       // uses since the lock's last sync
+	lastUse  time.Time // date of the latest use, synced or not
 }
 
 type pair struct{ user, lock int64 }
@@ -41,22 +51,29 @@ type state struct {
 	users     map[int64]*userState
 	userOrder []int64 // ascending ids
 	byEmail   map[string]int64
-	auths     map[string]*bridge.Auth
+	auths     map[string]*authState
 	authOrder []string // creation order
 	byPair    map[pair]string
-	pending   map[pair]bool // advanced requests not yet carried out
-	lockAuths map[int64]int
+	lockAuths map[int64]int // listed authorizations per lock
 
-	nextLock, nextUser, nextApp int64
-	nextObject                  uint64
+	ops        []*operation // writes the locks have not carried out yet, in request order
+	creating   map[pair]int // app authorization creates waiting for their lock
+	creatingOn map[int64]int
+	unsynced   map[string]bool // authorizations used since their lock's last sync
+	log        []logEntry      // oldest first
+
+	syncEvery          time.Duration
+	nextLock, nextUser int64
+	nextObject         uint64
 }
 
-func newState() state {
+func newState(syncEvery time.Duration) state {
 	return state{
 		locks: map[int64]*lockState{}, users: map[int64]*userState{}, byEmail: map[string]int64{},
-		auths: map[string]*bridge.Auth{}, byPair: map[pair]string{}, pending: map[pair]bool{},
-		lockAuths: map[int64]int{},
-		nextLock:  firstLockID, nextUser: firstUserID, nextApp: 900_000_001,
+		auths: map[string]*authState{}, byPair: map[pair]string{}, lockAuths: map[int64]int{},
+		creating: map[pair]int{}, creatingOn: map[int64]int{}, unsynced: map[string]bool{},
+		syncEvery: syncEvery,
+		nextLock:  firstLockID, nextUser: firstUserID,
 	}
 }
 
@@ -91,7 +108,7 @@ func (st *state) addLock(l bridge.Lock, now time.Time) bridge.Lock {
 	if l.Name == "" {
 		l.Name = fmt.Sprintf("Door %d", len(st.locks)+1)
 	}
-	st.locks[l.ID] = &lockState{Lock: l, created: now, nextAuthID: 1}
+	st.locks[l.ID] = &lockState{Lock: l, created: now, nextAuthID: 1, nextSync: now.Add(st.syncEvery)}
 	return l
 }
 
@@ -139,15 +156,12 @@ func (st *state) addUser(u bridge.User, now time.Time) (bridge.User, error) {
 	return u, nil
 }
 
-func (st *state) deleteUser(id int64) {
+// removeUser takes a user off the account; their authorizations are the
+// caller's business.
+func (st *state) removeUser(id int64) {
 	u := st.users[id]
 	if u == nil {
 		return
-	}
-	for _, authID := range slices.Clone(st.authOrder) {
-		if st.auths[authID].AccountUserID == id {
-			st.deleteAuth(authID)
-		}
 	}
 	delete(st.byEmail, strings.ToLower(u.Email))
 	delete(st.users, id)
@@ -157,8 +171,8 @@ func (st *state) deleteUser(id int64) {
 }
 
 // checkAuth says why an authorization for user on lock cannot be created:
-// ErrNotFound (no such lock or user), ErrConflict (one already exists, or the
-// lock is full), or nil.
+// ErrNotFound (no such lock or user), ErrConflict (one exists or is being
+// created, or the lock is full), or nil.
 func (st *state) checkAuth(lockID, userID int64, typ int) error {
 	l := st.locks[lockID]
 	if l == nil {
@@ -167,21 +181,36 @@ func (st *state) checkAuth(lockID, userID int64, typ int) error {
 	if userID != 0 && st.users[userID] == nil {
 		return fmt.Errorf("account user %d: %w", userID, bridge.ErrNotFound)
 	}
-	if typ == bridge.AuthTypeApp && userID != 0 {
-		p := pair{userID, lockID}
-		if _, ok := st.byPair[p]; ok || st.pending[p] {
-			return fmt.Errorf("one user can have only one authorization per smartlock: %w", bridge.ErrConflict)
-		}
+	if typ == bridge.AuthTypeApp && st.pairTaken(userID, lockID) {
+		return fmt.Errorf("one user can have only one authorization per smartlock: %w", bridge.ErrConflict)
 	}
-	if st.lockAuths[lockID] >= maxAuthsPerLock {
+	if st.full(lockID) {
 		return fmt.Errorf("smartlock %d has %d authorizations, the limit: %w", lockID, maxAuthsPerLock,
 			bridge.ErrConflict)
 	}
 	return nil
 }
 
-// addAuth stores a, filling in id and dates; the caller has run checkAuth.
-func (st *state) addAuth(a bridge.Auth, now time.Time) bridge.Auth {
+// pairTaken reports whether user has an app authorization on lock, or one
+// is being created.
+func (st *state) pairTaken(userID, lockID int64) bool {
+	if userID == 0 {
+		return false
+	}
+	p := pair{userID, lockID}
+	_, listed := st.byPair[p]
+	return listed || st.creating[p] > 0
+}
+
+// full reports whether a lock has, or is about to have, as many
+// authorizations as Nuki allows.
+func (st *state) full(lockID int64) bool {
+	return st.lockAuths[lockID]+st.creatingOn[lockID] >= maxAuthsPerLock
+}
+
+// addAuth lists a as an authorization its lock has, filling in id, dates
+// and, when 0, the lock's authId; the caller has run checkAuth.
+func (st *state) addAuth(a bridge.Auth, now time.Time) *authState {
 	if a.ID == "" {
 		a.ID = st.objectID(now)
 	}
@@ -191,13 +220,18 @@ func (st *state) addAuth(a bridge.Auth, now time.Time) bridge.Auth {
 	if a.UpdateDate.IsZero() {
 		a.UpdateDate = a.CreationDate
 	}
-	st.auths[a.ID] = &a
+	if l := st.locks[a.SmartlockID]; a.AuthID == 0 {
+		a.AuthID = l.nextAuthID
+		l.nextAuthID++
+	}
+	as := &authState{Auth: a}
+	st.auths[a.ID] = as
 	st.authOrder = append(st.authOrder, a.ID)
 	st.lockAuths[a.SmartlockID]++
 	if a.Type == bridge.AuthTypeApp && a.AccountUserID != 0 {
 		st.byPair[pair{a.AccountUserID, a.SmartlockID}] = a.ID
 	}
-	return a
+	return as
 }
 
 func (st *state) deleteAuth(id string) (bridge.Auth, bool) {
@@ -206,6 +240,7 @@ func (st *state) deleteAuth(id string) (bridge.Auth, bool) {
 		return bridge.Auth{}, false
 	}
 	delete(st.auths, id)
+	delete(st.unsynced, id)
 	if i := slices.Index(st.authOrder, id); i >= 0 {
 		st.authOrder = slices.Delete(st.authOrder, i, i+1)
 	}
@@ -214,38 +249,25 @@ func (st *state) deleteAuth(id string) (bridge.Auth, bool) {
 	if st.byPair[p] == id {
 		delete(st.byPair, p)
 	}
-	return *a, true
+	return a.Auth, true
 }
 
-// accept redeems the app authorization of user on lock as the Nuki app would.
-func (st *state) accept(lockID, userID int64, now time.Time) (bridge.Auth, error) {
+// appAuth returns the app authorization of user on lock, or ErrNotFound.
+func (st *state) appAuth(lockID, userID int64) (*authState, error) {
 	id, ok := st.byPair[pair{userID, lockID}]
 	if !ok {
-		return bridge.Auth{}, fmt.Errorf("no app authorization of user %d on smartlock %d: %w", userID, lockID,
+		return nil, fmt.Errorf("no app authorization of user %d on smartlock %d: %w", userID, lockID,
 			bridge.ErrNotFound)
 	}
-	a := st.auths[id]
-	if a.AuthID == 0 {
-		l := st.locks[lockID]
-		a.AuthID = l.nextAuthID
-		l.nextAuthID++
-	}
-	if a.AppID == 0 {
-		a.AppID = st.nextApp
-		st.nextApp++
-	}
-	a.LockCount = max(a.LockCount, 1)
-	a.LastActiveDate = now
-	a.UpdateDate = now
-	return *a, nil
+	return st.auths[id], nil
 }
 
 // copyAuths returns the authorizations keep selects, in creation order.
 func (st *state) copyAuths(keep func(*bridge.Auth) bool) []bridge.Auth {
 	out := make([]bridge.Auth, 0, len(st.authOrder))
 	for _, id := range st.authOrder {
-		if a := st.auths[id]; keep(a) {
-			out = append(out, *a)
+		if a := st.auths[id]; keep(&a.Auth) {
+			out = append(out, a.Auth)
 		}
 	}
 	return out

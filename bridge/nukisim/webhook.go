@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -17,30 +18,67 @@ import (
 // signatureHeader carries the lowercase hex HMAC-SHA256 of the body.
 const signatureHeader = "X-Nuki-Signature-SHA256"
 
-// deliverLater carries out an advanced request after WebhookDelay and posts
-// its outcome. It runs until done or until Close.
-func (s *Sim) deliverLater(req advancedRequest) {
-	release := func() {
-		s.mu.Lock()
-		for _, id := range req.locks {
-			delete(s.state.pending, pair{req.g.accountUserID, id})
-		}
-		s.mu.Unlock()
+const (
+	authCreationType   = "AuthCreation"
+	deviceAuthsFeature = "DEVICE_AUTHS"
+	// maxAttempts is how many times one webhook is posted before the
+	// simulator gives up on it.
+	maxAttempts         = 5
+	defaultWebhookRetry = time.Second
+)
+
+// outgoing is a webhook to deliver once s.mu is released.
+type outgoing struct {
+	kind      string // authCreationType or deviceAuthsFeature
+	requestID string // AuthCreation only
+	payload   any
+	delay     time.Duration // real time to wait before the first attempt
+}
+
+// notifyAuthCreation queues the outcome webhook of an advanced request,
+// delivered WebhookDelay later. The caller holds s.mu.
+func (s *Sim) notifyAuthCreation(req *advancedRequest) {
+	out := wireAuthCreation{Type: authCreationType, RequestID: req.id, Success: true, Detail: req.detail}
+	for _, d := range req.detail {
+		out.Success = out.Success && d.Success
 	}
-	started := s.spawn(func() {
-		t := time.NewTimer(s.opts.WebhookDelay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-s.closing:
-			release()
-			return
+	s.outbox = append(s.outbox, outgoing{kind: authCreationType, requestID: req.id, payload: out,
+		delay: s.opts.WebhookDelay})
+}
+
+// notifyDeviceAuth queues a DEVICE_AUTHS notification when a webhook URL is
+// set. The caller holds s.mu.
+func (s *Sim) notifyDeviceAuth(a bridge.Auth, deleted bool) {
+	if s.opts.WebhookURL == "" {
+		return
+	}
+	s.outbox = append(s.outbox, outgoing{kind: deviceAuthsFeature, payload: wireDeviceAuths{
+		Feature: deviceAuthsFeature, Deleted: deleted, SmartlockAuth: toWireAuth(&a)}})
+}
+
+// deliver posts o in the background until the receiver answers 2xx: an
+// attempt answered otherwise, or failed, is repeated after WebhookRetry,
+// then twice as long each time, up to maxAttempts in all. Close ends the
+// waiting; a post under way is let finish.
+func (s *Sim) deliver(o outgoing) {
+	s.spawn(func() {
+		wait, backoff := o.delay, s.opts.WebhookRetry
+		for attempt := 1; ; attempt++ {
+			if wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-s.ctx.Done():
+					t.Stop()
+					return
+				}
+			}
+			if s.post(o, attempt) || attempt == maxAttempts {
+				return
+			}
+			wait, backoff = backoff, 2*backoff
 		}
-		s.post(authCreationType, req.id, s.completeAdvanced(req))
 	})
-	if !started {
-		release()
-	}
 }
 
 // spawn runs fn in a goroutine Close waits for, unless Close was called.
@@ -58,56 +96,11 @@ func (s *Sim) spawn(fn func()) bool {
 	return true
 }
 
-const authCreationType = "AuthCreation"
-
-// completeAdvanced creates the authorizations of an advanced request, as the
-// locks would, and returns the outcome webhook.
-func (s *Sim) completeAdvanced(req advancedRequest) wireAuthCreation {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.opts.Now().UTC()
-	out := wireAuthCreation{Type: authCreationType, RequestID: req.id, Success: true}
-	for _, lockID := range req.locks {
-		delete(s.state.pending, pair{req.g.accountUserID, lockID})
-		d := wireAuthDetail{SmartlockID: lockID, ID: s.state.objectID(now)}
-		err := s.state.checkAuth(lockID, req.g.accountUserID, bridge.AuthTypeApp)
-		switch {
-		case err == nil && s.state.locks[lockID].offline:
-			d.ErrorCode = "ff"
-		case err != nil && s.state.locks[lockID] != nil && s.state.lockAuths[lockID] >= maxAuthsPerLock:
-			d.ErrorCode = "0x13"
-		case err != nil:
-			d.ErrorCode = "ff" // the lock or user went away meanwhile
-		default:
-			a := s.state.addAuth(bridge.Auth{ID: d.ID, SmartlockID: lockID, AccountUserID: req.g.accountUserID,
-				Type: bridge.AuthTypeApp, Name: req.g.name, Enabled: true, RemoteAllowed: req.g.remoteAllowed,
-				Access: req.g.access}, now)
-			d.ID, d.Success, d.Code = a.ID, true, inviteCode()
-		}
-		if !d.Success {
-			out.Success = false
-		}
-		out.Detail = append(out.Detail, d)
-	}
-	return out
-}
-
-// notifyDeviceAuth posts a DEVICE_AUTHS notification when enabled.
-func (s *Sim) notifyDeviceAuth(a bridge.Auth, deleted bool) {
-	if !s.opts.DeviceAuthWebhooks || s.opts.WebhookURL == "" {
-		return
-	}
-	s.spawn(func() {
-		s.post("DEVICE_AUTHS", "", wireDeviceAuths{Feature: "DEVICE_AUTHS", Deleted: deleted,
-			SmartlockAuth: toWireAuth(&a)})
-	})
-}
-
-// post signs and delivers one webhook body and records the delivery; the
-// HTTP client's timeout bounds it. The body (which may hold invite codes) is
-// never logged.
-func (s *Sim) post(kind, requestID string, payload any) {
-	d := Delivery{Kind: kind, RequestID: requestID, At: s.opts.Now().UTC()}
+// post signs and delivers one webhook body, records the attempt and reports
+// whether it was answered 2xx; the HTTP client's timeout bounds it. The body
+// (which may hold invite codes) is never logged.
+func (s *Sim) post(o outgoing, attempt int) (ok bool) {
+	d := Delivery{Kind: o.kind, RequestID: o.requestID, Attempt: attempt, At: s.now()}
 	defer func() {
 		s.mu.Lock()
 		s.webhooks = append(s.webhooks, d)
@@ -115,30 +108,38 @@ func (s *Sim) post(kind, requestID string, payload any) {
 	}()
 	if s.opts.WebhookURL == "" {
 		d.Error = "no webhook URL configured"
-		return
+		return true // nowhere to deliver to: nothing to repeat
 	}
-	body, err := json.Marshal(payload)
+	body, err := json.Marshal(o.payload)
 	if err != nil {
 		d.Error = err.Error()
-		return
+		return true
 	}
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, s.opts.WebhookURL, bytes.NewReader(body))
 	if err != nil {
 		d.Error = err.Error()
-		return
+		return true
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(signatureHeader, sign(s.opts.WebhookSecret, body))
 	resp, err := s.opts.HTTPClient.Do(req)
 	if err != nil {
 		d.Error = err.Error()
-		s.log.Warn("webhook delivery failed", "kind", kind, "request_id", requestID, "err", err)
-		return
+		s.log.Warn("webhook delivery failed", "kind", o.kind, "request_id", o.requestID, "attempt", attempt,
+			"err", err)
+		return false
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	d.Status = resp.StatusCode
-	s.log.Info("webhook delivered", "kind", kind, "request_id", requestID, "status", resp.StatusCode)
+	ok = resp.StatusCode >= 200 && resp.StatusCode < 300
+	level := slog.LevelInfo
+	if !ok {
+		level = slog.LevelWarn
+	}
+	s.log.Log(context.Background(), level, "webhook delivered", "kind", o.kind, "request_id", o.requestID,
+		"attempt", attempt, "status", resp.StatusCode)
+	return ok
 }
 
 // sign is the lowercase hex HMAC-SHA256 of body keyed with secret.

@@ -45,7 +45,25 @@ type wireAuth struct {
 	LastActiveDate   string `json:"lastActiveDate,omitempty"`
 	CreationDate     string `json:"creationDate"`
 	UpdateDate       string `json:"updateDate"`
-	Error            string `json:"error,omitempty"`
+	// OperationID is Nuki's ObjectId, written as its 24 hex digits.
+	OperationID string `json:"operationId,omitempty"`
+	Error       string `json:"error,omitempty"`
+}
+
+// wireLog is SmartlockLog.
+type wireLog struct {
+	ID            string `json:"id"`
+	SmartlockID   int64  `json:"smartlockId"`
+	DeviceType    int    `json:"deviceType"`
+	AccountUserID int64  `json:"accountUserId,omitempty"`
+	AuthID        string `json:"authId,omitempty"`
+	Name          string `json:"name"`
+	Action        int    `json:"action"`
+	Trigger       int    `json:"trigger"`
+	State         int    `json:"state"`
+	AutoUnlock    bool   `json:"autoUnlock"`
+	Date          string `json:"date"`
+	Source        int    `json:"source"`
 }
 
 // wireUser is AccountUser.
@@ -159,8 +177,14 @@ func toWireAuth(a *bridge.Auth) wireAuth {
 		AllowedFromDate: formatDate(a.Access.From), AllowedUntilDate: formatDate(a.Access.Until),
 		AllowedWeekDays: a.Access.WeekDays, AllowedFromTime: a.Access.FromTime, AllowedUntilTime: a.Access.UntilTime,
 		LastActiveDate: formatDate(a.LastActiveDate), CreationDate: formatDate(a.CreationDate),
-		UpdateDate: formatDate(a.UpdateDate), Error: a.Error,
+		UpdateDate: formatDate(a.UpdateDate), OperationID: a.OperationID, Error: a.Error,
 	}
+}
+
+func toWireLog(e *logEntry) wireLog {
+	return wireLog{ID: e.ID, SmartlockID: e.SmartlockID, DeviceType: e.deviceType, AccountUserID: e.AccountUserID,
+		AuthID: e.AuthID, Name: e.Name, Action: e.Action, Trigger: e.Trigger, State: e.State, Date: formatDate(e.Date),
+		Source: e.Source}
 }
 
 func toWireUser(u *userState) wireUser {
