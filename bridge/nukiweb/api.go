@@ -2,23 +2,28 @@ package nukiweb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
 )
 
-// maxUserPages stops paging GET /account/user if a server never sends a
-// short page.
-const maxUserPages = 10_000
+// maxUserPages bounds the GET /account/user pages of one Fetch, so that a
+// server that keeps sending users it has not sent before cannot keep the
+// client busy for ever.
+const maxUserPages = 200
 
 // Fetch reads the account in 2 + n requests: GET /smartlock,
-// GET /smartlock/auth?types=0 and GET /account/user page by page until a
-// short page. Only app authorizations of account users are kept. Calls counts
-// every HTTP request made, retries included. On error the Snapshot is empty.
+// GET /smartlock/auth?types=0 and GET /account/user page by page (see
+// fetchUsers). Only app authorizations of account users are kept. Calls
+// counts every HTTP request made, retries included. On error the Snapshot is
+// empty but for Calls.
 func (c *Client) Fetch(ctx context.Context) (bridge.Snapshot, error) {
 	var snap bridge.Snapshot
 
@@ -54,23 +59,51 @@ func (c *Client) Fetch(ctx context.Context) (bridge.Snapshot, error) {
 		snap.Auths = append(snap.Auths, a)
 	}
 
-	size := c.opts.PageSize
-	for page := 0; page < maxUserPages; page++ {
-		var users []wireUser
-		n, err = c.do(ctx, call{Method: http.MethodGet, Op: "GET /account/user", Path: "/account/user",
-			Query: url.Values{"offset": {strconv.Itoa(page * size)}, "limit": {strconv.Itoa(size)}}, Out: &users})
-		snap.Calls += n
-		if err != nil {
-			return bridge.Snapshot{Calls: snap.Calls}, err
-		}
-		for _, u := range users {
-			snap.Users = append(snap.Users, u.user())
-		}
-		if len(users) < size {
-			break
-		}
+	snap.Users, n, err = c.fetchUsers(ctx)
+	snap.Calls += n
+	if err != nil {
+		return bridge.Snapshot{Calls: snap.Calls}, err
 	}
 	return snap, nil
+}
+
+// fetchUsers lists the account users, each once, and returns the number of
+// HTTP requests made. Nuki's docs say the API has no pagination while the
+// spec gives GET /account/user an offset and a limit, so the listing trusts
+// neither: each page starts after the users received so far, and it ends on a
+// page that is empty, shorter than the limit or brings no user not already
+// seen. After maxUserPages pages that all brought new users it fails with a
+// *bridge.NukiError of Kind ErrNukiRejected.
+func (c *Client) fetchUsers(ctx context.Context) (users []bridge.User, requests int, err error) {
+	const op = "GET /account/user"
+	size := c.opts.PageSize
+	seen := make(map[int64]bool)
+	offset := 0
+	for range maxUserPages {
+		var page []wireUser
+		n, err := c.do(ctx, call{Method: http.MethodGet, Op: op, Path: "/account/user",
+			Query: url.Values{"offset": {strconv.Itoa(offset)}, "limit": {strconv.Itoa(size)}}, Out: &page})
+		requests += n
+		if err != nil {
+			return nil, requests, err
+		}
+		fresh := 0
+		for _, w := range page {
+			if seen[w.AccountUserID] {
+				continue
+			}
+			seen[w.AccountUserID] = true
+			users = append(users, w.user())
+			fresh++
+		}
+		if len(page) < size || fresh == 0 {
+			return users, requests, nil
+		}
+		offset += len(page)
+	}
+	return nil, requests, &bridge.NukiError{Kind: bridge.ErrNukiRejected, Op: op, Status: http.StatusOK,
+		Description: fmt.Sprintf("Nuki kept sending new users past %d pages (%d users); listing abandoned",
+			maxUserPages, len(users))}
 }
 
 // FindUser returns the account user with that email (GET
@@ -114,14 +147,29 @@ func (c *Client) FindAuth(ctx context.Context, smartlockID, accountUserID int64)
 	return bridge.Auth{}, fmt.Errorf("app authorization of user %d on lock %d: %w", accountUserID, smartlockID, bridge.ErrNotFound)
 }
 
-// CreateUser creates an account user (PUT /account/user). An email that
-// already exists fails with a *bridge.NukiError of Kind ErrNukiRejected and
-// Status 409; the caller then uses FindUser.
+// CreateUser creates an account user (PUT /account/user) and returns it.
+// What Nuki answers for an email that already exists is not documented (the
+// spec declares only 200 and 400; 409 is seen too), so when Nuki rejects the
+// create (Kind ErrNukiRejected, whatever the status) CreateUser looks the
+// email up with FindUser and returns the existing user, with a nil error.
+// When no user has that email, or the lookup fails, the create's own
+// *bridge.NukiError comes back.
 func (c *Client) CreateUser(ctx context.Context, u bridge.NewUser) (bridge.User, error) {
 	var out wireUser
 	if _, err := c.do(ctx, call{Method: http.MethodPut, Op: "PUT /account/user", Path: "/account/user",
 		Body: wireUserCreate{Email: u.Email, Name: u.Name, Language: u.Language}, Out: &out}); err != nil {
-		return bridge.User{}, err
+		if !errors.Is(err, bridge.ErrNukiRejected) {
+			return bridge.User{}, err
+		}
+		existing, ferr := c.FindUser(ctx, u.Email)
+		if ferr != nil {
+			if !errors.Is(ferr, bridge.ErrNotFound) {
+				c.log.Warn("looking up a user after a refused create failed", "err", ferr)
+			}
+			return bridge.User{}, err
+		}
+		c.log.Debug("account user exists already", "account_user_id", existing.ID)
+		return existing, nil
 	}
 	if out.AccountUserID == 0 {
 		return bridge.User{}, &bridge.NukiError{Kind: bridge.ErrNukiRejected, Op: "PUT /account/user",
@@ -133,6 +181,9 @@ func (c *Client) CreateUser(ctx context.Context, u bridge.NewUser) (bridge.User,
 // CreateAuth creates an app authorization for g.AccountUserID on one lock
 // (PUT /smartlock/{smartlockId}/auth, 204); Nuki emails the user an invite
 // code. Nuki answers once the request is validated, not once the lock has it.
+// A lock that is not the account's fails with an error matching
+// bridge.ErrNukiLockDenied; a second authorization for the same user and lock
+// with one matching bridge.ErrConflict.
 func (c *Client) CreateAuth(ctx context.Context, smartlockID int64, g bridge.Grant) error {
 	body := wireAuthCreate{
 		Name: g.Name, AccountUserID: g.AccountUserID, RemoteAllowed: g.RemoteAllowed, Type: bridge.AuthTypeApp,
@@ -140,7 +191,7 @@ func (c *Client) CreateAuth(ctx context.Context, smartlockID int64, g bridge.Gra
 		AllowedWeekDays: g.Access.WeekDays, AllowedFromTime: g.Access.FromTime, AllowedUntilTime: g.Access.UntilTime,
 	}
 	_, err := c.do(ctx, call{Method: http.MethodPut, Op: "PUT /smartlock/{smartlockId}/auth",
-		Path: "/smartlock/" + strconv.FormatInt(smartlockID, 10) + "/auth", Body: body})
+		Path: lockPath(smartlockID, "/auth"), Body: body, OneLock: true})
 	return err
 }
 
@@ -175,12 +226,99 @@ func (c *Client) CreateAdvancedAuth(ctx context.Context, smartlockIDs []int64, g
 
 // DeleteAuth deletes one authorization by its string id
 // (DELETE /smartlock/{smartlockId}/auth/{id}). An unknown id fails with an
-// error matching both bridge.ErrNukiRejected and bridge.ErrNotFound.
+// error matching both bridge.ErrNukiRejected and bridge.ErrNotFound; an
+// authorization still busy with an earlier change, after the retries, one
+// matching bridge.ErrBusy.
 func (c *Client) DeleteAuth(ctx context.Context, smartlockID int64, authID string) error {
 	if authID == "" {
 		return fmt.Errorf("delete authorization: empty id: %w", bridge.ErrInvalid)
 	}
 	_, err := c.do(ctx, call{Method: http.MethodDelete, Op: "DELETE /smartlock/{smartlockId}/auth/{id}",
-		Path: "/smartlock/" + strconv.FormatInt(smartlockID, 10) + "/auth/" + url.PathEscape(authID)})
+		Path: lockPath(smartlockID, "/auth/"+url.PathEscape(authID)), OneLock: true})
 	return err
+}
+
+// SyncLock asks Nuki Web to sync one lock now
+// (POST /smartlock/{smartlockId}/sync, 204). Nuki answers once the request is
+// accepted, not once the lock has synced. A lock that is not the account's
+// fails with an error matching bridge.ErrNukiLockDenied.
+func (c *Client) SyncLock(ctx context.Context, smartlockID int64) error {
+	_, err := c.do(ctx, call{Method: http.MethodPost, Op: "POST /smartlock/{smartlockId}/sync",
+		Path: lockPath(smartlockID, "/sync"), OneLock: true, Repeatable: true})
+	return err
+}
+
+// lockPath is the path of one lock's endpoint: /smartlock/{smartlockId}rest.
+func lockPath(smartlockID int64, rest string) string {
+	return "/smartlock/" + strconv.FormatInt(smartlockID, 10) + rest
+}
+
+// Paging of GET /smartlock/log: the spec caps limit at 50 and answers newest
+// first.
+const (
+	logPageSize = 50
+	maxLogPages = 10
+)
+
+// ActivityLog returns the activity log entries of all locks dated after
+// since, oldest first, each once (GET /smartlock/log?fromDate=…&limit=50).
+// One request suffices while fewer than 50 entries are new; when a page is
+// full and its oldest entry is still after since, the next request asks for
+// the entries older than that one (id=…), up to 10 pages. Past them,
+// truncated is true and the entries are the newest ones. With a zero since
+// only the first page is read, and truncated says it was full.
+func (c *Client) ActivityLog(ctx context.Context, since time.Time) ([]bridge.LogEntry, bool, error) {
+	const op = "GET /smartlock/log"
+	q := url.Values{"limit": {strconv.Itoa(logPageSize)}}
+	if !since.IsZero() {
+		q.Set("fromDate", since.UTC().Format(time.RFC3339))
+	}
+	var newestFirst []bridge.LogEntry
+	seen := make(map[string]bool)
+	for page := 0; ; page++ {
+		var wire []wireLogEntry
+		if _, err := c.do(ctx, call{Method: http.MethodGet, Op: op, Path: "/smartlock/log", Query: q, Out: &wire}); err != nil {
+			return nil, false, err
+		}
+		var oldest bridge.LogEntry
+		fresh := 0
+		for i, w := range wire {
+			e, err := w.entry()
+			if err != nil {
+				return nil, false, &bridge.NukiError{Kind: bridge.ErrNukiRejected, Op: op, Status: http.StatusOK,
+					Description: "unreadable answer", Err: err}
+			}
+			if i == 0 || !e.Date.After(oldest.Date) {
+				oldest = e
+			}
+			if seen[e.ID] || !since.IsZero() && !e.Date.After(since) {
+				continue
+			}
+			seen[e.ID] = true
+			newestFirst = append(newestFirst, e)
+			fresh++
+		}
+		full := len(wire) >= logPageSize
+		switch {
+		case !full:
+			return oldestFirst(newestFirst), false, nil
+		case since.IsZero():
+			return oldestFirst(newestFirst), true, nil
+		case !oldest.Date.After(since):
+			return oldestFirst(newestFirst), false, nil
+		case fresh == 0 || oldest.ID == "" || page+1 >= maxLogPages:
+			// Nuki sent nothing new, or gave no id to page on, or the
+			// cap is reached: older entries may be missing.
+			return oldestFirst(newestFirst), true, nil
+		}
+		q.Set("id", oldest.ID)
+	}
+}
+
+// oldestFirst turns entries gathered newest first into date order, oldest
+// first; entries of the same date keep their relative age.
+func oldestFirst(entries []bridge.LogEntry) []bridge.LogEntry {
+	slices.Reverse(entries)
+	slices.SortStableFunc(entries, func(a, b bridge.LogEntry) int { return a.Date.Compare(b.Date) })
+	return entries
 }

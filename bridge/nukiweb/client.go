@@ -31,7 +31,9 @@ type Options struct {
 	// MaxRetries is how often one call is retried after its first attempt; 3.
 	// A negative value disables retries.
 	MaxRetries int
-	// PageSize is the limit of each GET /account/user page; 100.
+	// PageSize is the limit of each GET /account/user page; 100. It should
+	// not exceed the largest limit Nuki Web honours: a page shorter than the
+	// limit ends the listing.
 	PageSize int
 	// Sleep waits between attempts and returns ctx.Err() when ctx ends first;
 	// a timer. Tests inject one that does not wait.
@@ -48,6 +50,7 @@ const (
 	defaultPageSize   = 100
 	defaultMaxBackoff = 30 * time.Second
 	baseBackoff       = 250 * time.Millisecond
+	busyBackoff       = time.Second // first wait after a 423: the lock needs seconds
 	maxErrorBody      = 16 << 10
 	maxResponseBody   = 256 << 20
 )
@@ -118,12 +121,19 @@ type call struct {
 	Query  url.Values
 	Body   any // encoded as JSON when not nil
 	Out    any // decoded from a 2xx JSON answer when not nil
+	// OneLock marks a call on one lock's endpoint
+	// (/smartlock/{smartlockId}/…): a 403 there says the lock is not the
+	// account's (ErrNukiLockDenied), not that the token was refused.
+	OneLock bool
+	// Repeatable marks a call other than GET or DELETE that does no harm when
+	// carried out twice, so it is retried like a read.
+	Repeatable bool
 }
 
 // idempotent reports whether the call may be repeated after an attempt that
 // may have reached Nuki.
 func (c call) idempotent() bool {
-	return c.Method == http.MethodGet || c.Method == http.MethodDelete
+	return c.Repeatable || c.Method == http.MethodGet || c.Method == http.MethodDelete
 }
 
 // do runs the call with retries and returns the number of HTTP requests it
@@ -159,11 +169,16 @@ func (c *Client) do(ctx context.Context, cl call) (requests int, err error) {
 
 // retryWait decides whether a failed attempt is tried again and how long to
 // wait first: Retry-After when the server sent one, else exponential backoff
-// with full jitter, both bounded by MaxBackoff.
+// with jitter (a random wait in the upper half of the step), both bounded by
+// MaxBackoff.
 func (c *Client) retryWait(cl call, ne *bridge.NukiError, attempt int) (time.Duration, bool) {
+	base := baseBackoff
 	switch {
 	case errors.Is(ne.Kind, bridge.ErrNukiRateLimited):
 		// A 429 means the request was turned away before it did anything.
+	case errors.Is(ne.Reason, bridge.ErrBusy):
+		// So does a 423: an earlier change is still running on the lock.
+		base = busyBackoff
 	case errors.Is(ne.Kind, bridge.ErrNukiUnavailable):
 		if !cl.idempotent() && !notSent(ne.Err) {
 			return 0, false
@@ -177,7 +192,7 @@ func (c *Client) retryWait(cl call, ne *bridge.NukiError, attempt int) (time.Dur
 		}
 		return ne.RetryAfter, true
 	}
-	ceiling := min(baseBackoff<<attempt, c.opts.MaxBackoff)
+	ceiling := min(base<<attempt, c.opts.MaxBackoff)
 	return ceiling/2 + rand.N(ceiling/2+1), true
 }
 
@@ -203,7 +218,7 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, cl.Method, u, rd)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cl.Op, err)
+		return fmt.Errorf("%s: %w", cl.Op, transportError(err))
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token.Reveal())
 	req.Header.Set("Accept", "application/json")
@@ -216,7 +231,7 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		ne := c.statusError(cl.Op, resp)
+		ne := c.statusError(cl, resp)
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		return ne
 	}
@@ -252,11 +267,24 @@ type apiError struct {
 	ReasonPhrase string `json:"reasonPhrase"`
 }
 
-// statusError turns a non-2xx answer into a *bridge.NukiError.
-func (c *Client) statusError(op string, resp *http.Response) *bridge.NukiError {
-	ne := &bridge.NukiError{Op: op, Status: resp.StatusCode}
+// statusError turns a non-2xx answer into a *bridge.NukiError:
+//
+//	401                      ErrNukiUnauthorized
+//	403                      ErrNukiLockDenied on one lock's endpoint, else ErrNukiUnauthorized
+//	429                      ErrNukiRateLimited, with Retry-After
+//	5xx                      ErrNukiUnavailable, with Retry-After
+//	400, 404, 409, 423       ErrNukiRejected with Reason ErrInvalid, ErrNotFound, ErrConflict, ErrBusy
+//	any other                ErrNukiRejected without a Reason
+//
+// Nuki's description is kept for every 4xx but 429.
+func (c *Client) statusError(cl call, resp *http.Response) *bridge.NukiError {
+	ne := &bridge.NukiError{Op: cl.Op, Status: resp.StatusCode}
 	switch {
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+	case resp.StatusCode == http.StatusUnauthorized:
+		ne.Kind = bridge.ErrNukiUnauthorized
+	case resp.StatusCode == http.StatusForbidden && cl.OneLock:
+		ne.Kind = bridge.ErrNukiLockDenied
+	case resp.StatusCode == http.StatusForbidden:
 		ne.Kind = bridge.ErrNukiUnauthorized
 	case resp.StatusCode == http.StatusTooManyRequests:
 		ne.Kind = bridge.ErrNukiRateLimited
@@ -266,11 +294,12 @@ func (c *Client) statusError(op string, resp *http.Response) *bridge.NukiError {
 		ne.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.opts.Now())
 	default:
 		ne.Kind = bridge.ErrNukiRejected
-		if resp.StatusCode == http.StatusNotFound {
-			ne.Err = bridge.ErrNotFound
+		ne.Reason = reason(resp.StatusCode)
+		if resp.StatusCode == http.StatusLocked {
+			ne.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.opts.Now())
 		}
 	}
-	if ne.Kind == bridge.ErrNukiRejected || ne.Kind == bridge.ErrNukiUnauthorized {
+	if ne.Kind != bridge.ErrNukiRateLimited && ne.Kind != bridge.ErrNukiUnavailable {
 		var body apiError
 		if json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody)).Decode(&body) == nil {
 			ne.Description = cleanDescription(body.Description)
@@ -279,9 +308,32 @@ func (c *Client) statusError(op string, resp *http.Response) *bridge.NukiError {
 	return ne
 }
 
-// cleanDescription keeps Nuki's description short and on one line.
+// reason returns the core's error a 4xx answer stands for, or nil.
+func reason(status int) error {
+	switch status {
+	case http.StatusBadRequest:
+		return bridge.ErrInvalid
+	case http.StatusNotFound:
+		return bridge.ErrNotFound
+	case http.StatusConflict:
+		return bridge.ErrConflict
+	case http.StatusLocked:
+		return bridge.ErrBusy
+	}
+	return nil
+}
+
+// cleanDescription keeps Nuki's description short, on one line and free of
+// email addresses (a refusal may quote the address it refused): any word
+// with an @ becomes "[email]".
 func cleanDescription(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
+	words := strings.Fields(s)
+	for i, w := range words {
+		if strings.Contains(w, "@") {
+			words[i] = "[email]"
+		}
+	}
+	s = strings.Join(words, " ")
 	if len(s) > 200 {
 		s = s[:200] + "…"
 	}

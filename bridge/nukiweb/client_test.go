@@ -193,11 +193,6 @@ func TestErrors(t *testing.T) {
 			do:      fetch, kind: bridge.ErrNukiUnauthorized, status: 401, requests: 1, description: "Not authorized",
 		},
 		{
-			name:    "403 is unauthorized",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) { nukiError(w, 403, "Forbidden") },
-			do:      deleteAuth, kind: bridge.ErrNukiUnauthorized, status: 403, requests: 1,
-		},
-		{
 			name: "429 honours Retry-After seconds, then succeeds",
 			handler: func(w http.ResponseWriter, r *http.Request, n int) {
 				if n == 0 {
@@ -264,8 +259,8 @@ func TestErrors(t *testing.T) {
 		},
 		{
 			name:    "other 4xx carry Nuki's description",
-			handler: func(w http.ResponseWriter, r *http.Request, n int) { nukiError(w, 409, "Parameter conflicts") },
-			do:      createAuth, kind: bridge.ErrNukiRejected, status: 409, requests: 1, description: "Parameter conflicts",
+			handler: func(w http.ResponseWriter, r *http.Request, n int) { nukiError(w, 422, "Parameter conflicts") },
+			do:      createAuth, kind: bridge.ErrNukiRejected, status: 422, requests: 1, description: "Parameter conflicts",
 		},
 		{
 			name: "dropped connection is retried for reads",
@@ -432,8 +427,8 @@ func TestUsersAndAuths(t *testing.T) {
 	}
 	_, err = c.CreateUser(ctx, bridge.NewUser{Email: "taken@example.com", Name: "T"})
 	var ne *bridge.NukiError
-	if !errors.As(err, &ne) || ne.Kind != bridge.ErrNukiRejected || ne.Status != 409 {
-		t.Fatalf("CreateUser of a taken email: %v", err)
+	if !errors.As(err, &ne) || ne.Kind != bridge.ErrNukiRejected || !errors.Is(err, bridge.ErrConflict) {
+		t.Fatalf("CreateUser refused for an email the lookup cannot find: %v", err)
 	}
 	from := time.Date(2026, 12, 1, 15, 0, 0, 0, time.FixedZone("CET", 3600))
 	g := bridge.Grant{AccountUserID: 3, Name: "Ann", RemoteAllowed: true,
@@ -521,5 +516,179 @@ func BenchmarkDecode10kAuths(b *testing.B) {
 		if err != nil || len(snap.Auths) != 10_000 {
 			b.Fatal(len(snap.Auths), err)
 		}
+	}
+}
+
+func syncLock(c *nukiweb.Client) error {
+	return c.SyncLock(context.Background(), 17)
+}
+
+func findAuth(c *nukiweb.Client) error {
+	_, err := c.FindAuth(context.Background(), 17, 3)
+	return err
+}
+
+// TestStatusMapping checks that every refusal reaches the core as a Kind and
+// a Reason of its own, never as an HTTP status it would have to read.
+func TestStatusMapping(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		do     func(c *nukiweb.Client) error
+		kind   error
+		reason error // nil: none
+	}{
+		{"401 on a lock's endpoint is the token", 401, deleteAuth, bridge.ErrNukiUnauthorized, nil},
+		{"403 on GET /smartlock is the token", 403, fetch, bridge.ErrNukiUnauthorized, nil},
+		{"403 on GET /smartlock/auth is the token", 403, findAuth, bridge.ErrNukiUnauthorized, nil},
+		{"403 on a lock's DELETE is that lock", 403, deleteAuth, bridge.ErrNukiLockDenied, nil},
+		{"403 on a lock's PUT is that lock", 403, createAuth, bridge.ErrNukiLockDenied, nil},
+		{"403 on a lock's sync is that lock", 403, syncLock, bridge.ErrNukiLockDenied, nil},
+		{"400 is invalid", 400, createAuth, bridge.ErrNukiRejected, bridge.ErrInvalid},
+		{"404 is not found", 404, deleteAuth, bridge.ErrNukiRejected, bridge.ErrNotFound},
+		{"409 is a conflict", 409, createAuth, bridge.ErrNukiRejected, bridge.ErrConflict},
+		{"423 is busy", 423, deleteAuth, bridge.ErrNukiRejected, bridge.ErrBusy},
+		{"422 is rejected without a reason", 422, createAuth, bridge.ErrNukiRejected, nil},
+	}
+	reasons := []error{bridge.ErrInvalid, bridge.ErrNotFound, bridge.ErrConflict, bridge.ErrBusy}
+	kinds := []error{bridge.ErrNukiUnauthorized, bridge.ErrNukiLockDenied, bridge.ErrNukiRejected,
+		bridge.ErrNukiRateLimited, bridge.ErrNukiUnavailable}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, _ := newClient(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				nukiError(w, tt.status, "Nuki says no")
+			}, nukiweb.Options{})
+			err := tt.do(c)
+			var ne *bridge.NukiError
+			if !errors.As(err, &ne) {
+				t.Fatalf("got %v, want a *bridge.NukiError", err)
+			}
+			if ne.Kind != tt.kind || ne.Reason != tt.reason {
+				t.Errorf("Kind %v, Reason %v; want %v, %v", ne.Kind, ne.Reason, tt.kind, tt.reason)
+			}
+			for _, k := range kinds {
+				if errors.Is(err, k) != (k == tt.kind) {
+					t.Errorf("errors.Is(err, %v) = %v", k, !(k == tt.kind))
+				}
+			}
+			for _, r := range reasons {
+				if errors.Is(err, r) != (r == tt.reason) {
+					t.Errorf("errors.Is(err, %v) = %v", r, !(r == tt.reason))
+				}
+			}
+			if ne.Err != nil {
+				t.Errorf("Err = %v: a status is not a transport error", ne.Err)
+			}
+			if ne.Description != "Nuki says no" || ne.Status != tt.status {
+				t.Errorf("Status %d, Description %q: Nuki's own words are lost", ne.Status, ne.Description)
+			}
+		})
+	}
+}
+
+// TestBusyIsRetried checks that a 423 (an earlier change still running on
+// the lock) is waited out, for writes too: Nuki refused it before doing
+// anything.
+func TestBusyIsRetried(t *testing.T) {
+	busyThen := func(times, status int) func(w http.ResponseWriter, r *http.Request, n int) {
+		return func(w http.ResponseWriter, r *http.Request, n int) {
+			if n < times {
+				nukiError(w, 423, "Locked by another operation")
+				return
+			}
+			w.WriteHeader(status)
+		}
+	}
+	tests := []struct {
+		name     string
+		handler  func(w http.ResponseWriter, r *http.Request, n int)
+		do       func(c *nukiweb.Client) error
+		opts     nukiweb.Options
+		requests int
+		busy     bool // the call fails with ErrBusy
+	}{
+		{name: "DELETE: 423 then 204", handler: busyThen(1, 204), do: deleteAuth, requests: 2},
+		{name: "PUT: 423 twice then 204", handler: busyThen(2, 204), do: createAuth, requests: 3},
+		{name: "POST sync: 423 then 204", handler: busyThen(1, 204), do: syncLock, requests: 2},
+		{name: "423 for ever gives up after the retries", handler: busyThen(100, 204), do: deleteAuth,
+			opts: nukiweb.Options{MaxRetries: 2}, requests: 3, busy: true},
+		{name: "no retries allowed", handler: busyThen(100, 204), do: createAuth,
+			opts: nukiweb.Options{MaxRetries: -1}, requests: 1, busy: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.MaxBackoff = 5 * time.Second
+			c, rc, ws := newClient(t, tt.handler, tt.opts)
+			err := tt.do(c)
+			if tt.busy != (err != nil) || tt.busy && (!errors.Is(err, bridge.ErrBusy) || !errors.Is(err, bridge.ErrNukiRejected)) {
+				t.Fatalf("got %v, want busy %v", err, tt.busy)
+			}
+			if got := rc.list(); len(got) != tt.requests {
+				t.Errorf("%d requests, want %d: %v", len(got), tt.requests, got)
+			}
+			if len(ws.d) != tt.requests-1 {
+				t.Errorf("waits %v, want %d", ws.d, tt.requests-1)
+			}
+			for i, d := range ws.d {
+				ceiling := min(time.Second<<i, 5*time.Second)
+				if d < ceiling/2 || d > ceiling {
+					t.Errorf("wait %d = %v, want within [%v, %v]", i, d, ceiling/2, ceiling)
+				}
+			}
+		})
+	}
+	t.Run("Retry-After on a 423 is honoured", func(t *testing.T) {
+		c, _, ws := newClient(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 0 {
+				w.Header().Set("Retry-After", "4")
+				nukiError(w, 423, "Locked")
+				return
+			}
+			w.WriteHeader(204)
+		}, nukiweb.Options{})
+		if err := deleteAuth(c); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(ws.d) != "[4s]" {
+			t.Errorf("waits %v, want [4s]", ws.d)
+		}
+	})
+}
+
+func TestSyncLock(t *testing.T) {
+	tests := []struct {
+		name     string
+		handler  func(w http.ResponseWriter, r *http.Request, n int)
+		requests int
+		kind     error
+	}{
+		{name: "204", handler: func(w http.ResponseWriter, r *http.Request, n int) { w.WriteHeader(204) }, requests: 1},
+		{name: "a repeated sync does no harm, so a 502 is retried", handler: func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 0 {
+				nukiError(w, 502, "bad gateway")
+				return
+			}
+			w.WriteHeader(204)
+		}, requests: 2},
+		{name: "400", handler: func(w http.ResponseWriter, r *http.Request, n int) { nukiError(w, 400, "Bad Parameter") },
+			requests: 1, kind: bridge.ErrNukiRejected},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, rc, _ := newClient(t, tt.handler, nukiweb.Options{})
+			err := c.SyncLock(context.Background(), 17)
+			if tt.kind == nil && err != nil || tt.kind != nil && !errors.Is(err, tt.kind) {
+				t.Fatalf("got %v, want %v", err, tt.kind)
+			}
+			got := rc.list()
+			if len(got) != tt.requests {
+				t.Fatalf("%d requests, want %d: %v", len(got), tt.requests, got)
+			}
+			for _, r := range got {
+				if r != "POST /smartlock/17/sync" {
+					t.Errorf("request %q", r)
+				}
+			}
+		})
 	}
 }

@@ -32,7 +32,9 @@ func Sign(secret bridge.Secret, body []byte) string {
 
 // WebhookSink receives what the webhooks say. bridge.Service satisfies it.
 // HandleAuthCreation returns an error matching bridge.ErrNotFound for an
-// unknown or already handled request id.
+// unknown or already handled request id, and one matching bridge.ErrInvalid
+// for an outcome it refuses; any other error is a failure of its own (e.g.
+// the store), after which Nuki should deliver again.
 type WebhookSink interface {
 	HandleAuthCreation(ctx context.Context, r bridge.AuthCreation) error
 	RequestSync()
@@ -45,7 +47,7 @@ type WebhookOptions struct {
 	// MaxBody is the largest body accepted; larger ones get 413. 64 KiB.
 	MaxBody int64
 	// ReplayWindow is how long an accepted body is remembered; the same body
-	// again within it gets 409. 24h.
+	// again within it is answered 200 and ignored. 24h.
 	ReplayWindow time.Duration
 	// ReplayMax bounds how many bodies are remembered; the oldest go first.
 	// 10,000.
@@ -55,14 +57,21 @@ type WebhookOptions struct {
 // NewWebhookHandler returns the handler for Nuki Web's webhooks (POST).
 //
 // A body must carry a valid SignatureHeader for secret, else 401 and nothing
-// happens; with an empty secret every request gets 401. Answers: 413 for a
-// body over MaxBody, 409 for a replay of a recently accepted body, 400 for
-// malformed JSON or a payload that is neither an AuthCreation nor a feature
-// notification, 404 when the sink does not know the request id, 500 when the
-// sink fails otherwise (Nuki may deliver again), else 200. AuthCreation
-// outcomes go to sink.HandleAuthCreation; DEVICE_AUTHS and ACCOUNT_USER
-// notifications to sink.RequestSync; other features are acknowledged and
-// ignored. Bodies and invite codes are never logged.
+// happens; with an empty secret every request gets 401. A body over MaxBody
+// gets 413 before its signature can be checked.
+//
+// Every authentic delivery is answered 200, since Nuki counts any other
+// answer as a failed delivery, repeats it and may deactivate the webhook. So
+// 200 also goes, with nothing done, to a repeat of a recently accepted body,
+// to an AuthCreation whose request id the sink does not know or has handled
+// already, to an outcome the sink refuses, and to a payload that is malformed
+// or neither an AuthCreation nor a feature notification. The one exception
+// is a failure of the sink's own (e.g. its store): 500, and the body is
+// forgotten so that Nuki's repeat is handled.
+//
+// AuthCreation outcomes go to sink.HandleAuthCreation; DEVICE_AUTHS and
+// ACCOUNT_USER notifications to sink.RequestSync; other features are
+// acknowledged and ignored. Bodies and invite codes are never logged.
 func NewWebhookHandler(secret bridge.Secret, sink WebhookSink, opts WebhookOptions) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -118,14 +127,13 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	digest := sha256.Sum256(body)
 	now := h.opts.Now()
 	if !h.seen.reserve(digest, now) {
-		h.log.Info("webhook replay ignored")
-		http.Error(w, "already received", http.StatusConflict)
+		h.log.Debug("webhook repeat ignored")
+		w.WriteHeader(http.StatusOK)
 		return
 	}
-	status, msg := h.handle(r.Context(), body)
-	if status != http.StatusOK {
+	if err := h.handle(r.Context(), body); err != nil {
 		h.seen.release(digest)
-		http.Error(w, msg, status)
+		http.Error(w, "not applied", http.StatusInternalServerError)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -144,12 +152,13 @@ func (h *webhookHandler) validSignature(got string, body []byte) bool {
 	return hmac.Equal(sig, m.Sum(nil))
 }
 
-// handle acts on a verified body and returns the status to answer.
-func (h *webhookHandler) handle(ctx context.Context, body []byte) (int, string) {
+// handle acts on a verified body. It returns an error only when the sink
+// failed on its own account and the delivery should come again.
+func (h *webhookHandler) handle(ctx context.Context, body []byte) error {
 	p, err := parseWebhook(body)
 	if err != nil {
-		h.log.Warn("webhook refused: malformed payload", "err", err)
-		return http.StatusBadRequest, "malformed payload"
+		h.log.Warn("webhook ignored: malformed payload", "err", err)
+		return nil
 	}
 	switch {
 	case p.Type == authCreationType:
@@ -157,26 +166,25 @@ func (h *webhookHandler) handle(ctx context.Context, body []byte) (int, string) 
 		err := h.sink.HandleAuthCreation(ctx, ac)
 		switch {
 		case errors.Is(err, bridge.ErrNotFound):
-			h.log.Info("webhook for an unknown request id", "request_id", ac.RequestID)
-			return http.StatusNotFound, "unknown request id"
+			h.log.Debug("webhook ignored: request id unknown or already handled", "request_id", ac.RequestID)
 		case errors.Is(err, bridge.ErrInvalid):
-			h.log.Warn("webhook outcome refused", "request_id", ac.RequestID, "err", err)
-			return http.StatusBadRequest, "invalid outcome"
+			h.log.Warn("webhook ignored: outcome refused", "request_id", ac.RequestID, "err", err)
 		case err != nil:
 			h.log.Error("webhook outcome not applied", "request_id", ac.RequestID, "err", err)
-			return http.StatusInternalServerError, "not applied"
+			return err
+		default:
+			h.log.Info("advanced authorization outcome received", "request_id", ac.RequestID,
+				"success", ac.Success, "locks", len(ac.Results))
 		}
-		h.log.Info("advanced authorization outcome received", "request_id", ac.RequestID, "success", ac.Success,
-			"locks", len(ac.Results))
 	case p.Feature == "DEVICE_AUTHS" || p.Feature == "ACCOUNT_USER":
 		h.log.Debug("webhook asks for a sync", "feature", p.Feature)
 		h.sink.RequestSync()
 	case p.Feature != "" || p.Type != "":
 		h.log.Debug("webhook ignored", "feature", p.Feature, "type", p.Type)
 	default:
-		return http.StatusBadRequest, "neither type nor feature"
+		h.log.Warn("webhook ignored: neither type nor feature")
 	}
-	return http.StatusOK, ""
+	return nil
 }
 
 const authCreationType = "AuthCreation"

@@ -111,15 +111,20 @@ func TestWebhookPayloads(t *testing.T) {
 		{name: "documented failure", body: `{"type":"AuthCreation","requestId":"r","success":false,"detail":[{"smartlockId":123,"success":false,"errorCode":"0x13","id":"i"}]}`,
 			want: 200, creation: &bridge.AuthCreation{RequestID: "r",
 				Results: []bridge.AuthCreationResult{{SmartlockID: 123, ErrorCode: "0x13", AuthID: "i"}}}},
-		{name: "unknown request id", body: success, sinkErr: fmt.Errorf("request: %w", bridge.ErrNotFound), want: 404},
+		{name: "unknown or already handled request id is acknowledged", body: success,
+			sinkErr: fmt.Errorf("request: %w", bridge.ErrNotFound), want: 200},
+		{name: "an outcome the sink refuses is acknowledged", body: success,
+			sinkErr: fmt.Errorf("outcome: %w", bridge.ErrInvalid), want: 200},
 		{name: "sink failure lets Nuki deliver again", body: success, sinkErr: fmt.Errorf("disk full"), want: 500},
 		{name: "device auths asks for a sync", body: `{"feature":"DEVICE_AUTHS","deleted":false,"smartlockAuth":{"id":"a"}}`, want: 200, syncs: 1},
 		{name: "account user asks for a sync", body: `{"feature":"ACCOUNT_USER","accountUser":{}}`, want: 200, syncs: 1},
 		{name: "other features are ignored", body: `{"feature":"DEVICE_STATUS","smartlockId":1}`, want: 200},
-		{name: "malformed JSON", body: `{"type":`, want: 400},
-		{name: "AuthCreation without requestId", body: `{"type":"AuthCreation","success":true}`, want: 400},
-		{name: "code of the wrong type", body: `{"type":"AuthCreation","requestId":"r","detail":[{"code":true}]}`, want: 400},
-		{name: "neither type nor feature", body: `{"hello":1}`, want: 400},
+		// Authentic but unusable: answering anything but 2xx would only make
+		// Nuki repeat it and count it against the webhook.
+		{name: "malformed JSON is acknowledged", body: `{"type":`, want: 200},
+		{name: "AuthCreation without requestId is acknowledged", body: `{"type":"AuthCreation","success":true}`, want: 200},
+		{name: "code of the wrong type is acknowledged", body: `{"type":"AuthCreation","requestId":"r","detail":[{"code":true}]}`, want: 200},
+		{name: "neither type nor feature is acknowledged", body: `{"hello":1}`, want: 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,11 +166,11 @@ func TestWebhookReplayAndLimits(t *testing.T) {
 	if got := deliver(h, success, sig); got != 200 {
 		t.Fatalf("first delivery %d", got)
 	}
-	if got := deliver(h, success, sig); got != 409 {
-		t.Fatalf("replay %d, want 409", got)
+	if got := deliver(h, success, sig); got != 200 {
+		t.Fatalf("repeat %d, want 200: Nuki counts anything else as a failed delivery", got)
 	}
 	if n, _ := s.counts(); n != 1 {
-		t.Fatalf("replay handed on: %d outcomes", n)
+		t.Fatalf("repeat handed on: %d outcomes", n)
 	}
 	big := `{"feature":"DEVICE_STATUS","pad":"` + strings.Repeat("x", 2048) + `"}`
 	if got := deliver(h, big, nukiweb.Sign(secret, []byte(big))); got != 413 {
@@ -200,11 +205,20 @@ func TestWebhookReplayAndLimits(t *testing.T) {
 				t.Fatalf("%s: %d", b, got)
 			}
 		}
-		if got := deliver(h, bodies[0], nukiweb.Sign(secret, []byte(bodies[0]))); got != 200 {
-			t.Fatalf("the oldest body is still remembered: %d", got)
+		if _, syncs := s.counts(); syncs != 3 {
+			t.Fatalf("%d syncs, want 3", syncs)
 		}
-		if got := deliver(h, bodies[2], nukiweb.Sign(secret, []byte(bodies[2]))); got != 409 {
-			t.Fatalf("a recent body was forgotten: %d", got)
+		if got := deliver(h, bodies[0], nukiweb.Sign(secret, []byte(bodies[0]))); got != 200 {
+			t.Fatalf("the oldest body: %d", got)
+		}
+		if _, syncs := s.counts(); syncs != 4 {
+			t.Fatalf("the oldest body is still remembered: %d syncs, want 4", syncs)
+		}
+		if got := deliver(h, bodies[2], nukiweb.Sign(secret, []byte(bodies[2]))); got != 200 {
+			t.Fatalf("a recent body: %d", got)
+		}
+		if _, syncs := s.counts(); syncs != 4 {
+			t.Fatalf("a recent body was forgotten: %d syncs, want 4", syncs)
 		}
 	})
 }
@@ -224,7 +238,7 @@ func FuzzWebhook(f *testing.F) {
 		h := nukiweb.NewWebhookHandler(secret, s, nukiweb.WebhookOptions{})
 		got := deliver(h, string(body), nukiweb.Sign(secret, body))
 		switch got {
-		case 200, 400, 413:
+		case 200, 413: // every authentic body is acknowledged unless too large
 		default:
 			t.Fatalf("status %d for %q", got, body)
 		}
@@ -244,6 +258,12 @@ func FuzzWebhook(f *testing.F) {
 		}
 		if deliver(h, string(body), "") != 401 {
 			t.Fatal("unsigned body accepted")
+		}
+		if got == 200 && deliver(h, string(body), nukiweb.Sign(secret, body)) != 200 {
+			t.Fatal("repeat not acknowledged")
+		}
+		if n2, syncs2 := s.counts(); n2 != n || syncs2 != syncs {
+			t.Fatalf("repeat of %q acted on", body)
 		}
 	})
 }

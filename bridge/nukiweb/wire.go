@@ -1,6 +1,8 @@
 package nukiweb
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -24,25 +26,80 @@ type wireUser struct {
 }
 
 type wireAuth struct {
-	ID               string `json:"id"`
-	SmartlockID      int64  `json:"smartlockId"`
-	AccountUserID    int64  `json:"accountUserId"`
-	AuthID           int64  `json:"authId"`
-	AppID            int64  `json:"appId"`
-	Type             int    `json:"type"`
-	Name             string `json:"name"`
-	Enabled          bool   `json:"enabled"`
-	RemoteAllowed    bool   `json:"remoteAllowed"`
-	LockCount        int    `json:"lockCount"`
-	AllowedFromDate  string `json:"allowedFromDate"`
-	AllowedUntilDate string `json:"allowedUntilDate"`
-	AllowedWeekDays  int    `json:"allowedWeekDays"`
-	AllowedFromTime  int    `json:"allowedFromTime"`
-	AllowedUntilTime int    `json:"allowedUntilTime"`
-	LastActiveDate   string `json:"lastActiveDate"`
-	CreationDate     string `json:"creationDate"`
-	UpdateDate       string `json:"updateDate"`
-	Error            string `json:"error"`
+	ID               string      `json:"id"`
+	SmartlockID      int64       `json:"smartlockId"`
+	AccountUserID    int64       `json:"accountUserId"`
+	AuthID           int64       `json:"authId"`
+	AppID            int64       `json:"appId"`
+	Type             int         `json:"type"`
+	Name             string      `json:"name"`
+	Enabled          bool        `json:"enabled"`
+	RemoteAllowed    bool        `json:"remoteAllowed"`
+	LockCount        int         `json:"lockCount"`
+	AllowedFromDate  string      `json:"allowedFromDate"`
+	AllowedUntilDate string      `json:"allowedUntilDate"`
+	AllowedWeekDays  int         `json:"allowedWeekDays"`
+	AllowedFromTime  int         `json:"allowedFromTime"`
+	AllowedUntilTime int         `json:"allowedUntilTime"`
+	LastActiveDate   string      `json:"lastActiveDate"`
+	CreationDate     string      `json:"creationDate"`
+	UpdateDate       string      `json:"updateDate"`
+	Error            string      `json:"error"`
+	OperationID      operationID `json:"operationId"`
+}
+
+// operationID is SmartlockAuth's operationId. The spec makes it an ObjectId
+// object ({"timestamp":…,"machineIdentifier":…,"processIdentifier":…,
+// "counter":…,…}), which becomes the usual 24 hex digits of an ObjectId. A
+// string is taken as it is; null, "" and {} are "" (no operation running);
+// any other value is kept as its compact JSON, so that an unexpected shape
+// still reads as "an operation is running" instead of failing the answer.
+type operationID string
+
+func (o *operationID) UnmarshalJSON(b []byte) error {
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, b); err != nil {
+		return err
+	}
+	raw := compact.Bytes()
+	switch {
+	case bytes.Equal(raw, []byte("null")), bytes.Equal(raw, []byte("{}")):
+		*o = ""
+		return nil
+	case raw[0] == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return err
+		}
+		*o = operationID(s)
+		return nil
+	case raw[0] == '{':
+		var id struct {
+			Timestamp, MachineIdentifier, ProcessIdentifier, Counter *int64
+		}
+		if json.Unmarshal(raw, &id) == nil && id.Timestamp != nil && id.MachineIdentifier != nil &&
+			id.ProcessIdentifier != nil && id.Counter != nil {
+			*o = operationID(fmt.Sprintf("%08x%06x%04x%06x", uint32(*id.Timestamp), *id.MachineIdentifier&0xffffff,
+				uint16(*id.ProcessIdentifier), *id.Counter&0xffffff))
+			return nil
+		}
+	}
+	*o = operationID(raw)
+	return nil
+}
+
+// wireLogEntry is SmartlockLog (GET /smartlock/log).
+type wireLogEntry struct {
+	ID            string `json:"id"`
+	SmartlockID   int64  `json:"smartlockId"`
+	AccountUserID int64  `json:"accountUserId"`
+	AuthID        string `json:"authId"`
+	Name          string `json:"name"`
+	Action        int    `json:"action"`
+	Trigger       int    `json:"trigger"`
+	State         int    `json:"state"`
+	Source        int    `json:"source"`
+	Date          string `json:"date"`
 }
 
 // wireAuthCreate is SmartlockAuthCreate (PUT /smartlock/{smartlockId}/auth).
@@ -127,7 +184,7 @@ func (w *wireAuth) auth() (bridge.Auth, error) {
 	a := bridge.Auth{
 		ID: w.ID, SmartlockID: w.SmartlockID, AccountUserID: w.AccountUserID, AuthID: w.AuthID,
 		AppID: w.AppID, Type: w.Type, Name: w.Name, Enabled: w.Enabled, RemoteAllowed: w.RemoteAllowed,
-		LockCount: w.LockCount, Error: w.Error,
+		LockCount: w.LockCount, Error: w.Error, OperationID: string(w.OperationID),
 		Access: bridge.Access{
 			WeekDays: w.AllowedWeekDays, FromTime: w.AllowedFromTime, UntilTime: w.AllowedUntilTime,
 		},
@@ -150,4 +207,15 @@ func (w *wireAuth) auth() (bridge.Auth, error) {
 		*d.out = t
 	}
 	return a, nil
+}
+
+func (w wireLogEntry) entry() (bridge.LogEntry, error) {
+	date, err := parseDate(w.Date)
+	if err != nil {
+		return bridge.LogEntry{}, fmt.Errorf("log entry %s: date: %w", w.ID, err)
+	}
+	return bridge.LogEntry{
+		ID: w.ID, SmartlockID: w.SmartlockID, AccountUserID: w.AccountUserID, AuthID: w.AuthID, Name: w.Name,
+		Action: w.Action, Trigger: w.Trigger, Source: w.Source, State: w.State, Date: date,
+	}, nil
 }
