@@ -258,12 +258,12 @@ func (s *Service) Resend(ctx context.Context, id InviteID, o ResendOptions) (Inv
 	case StatusRevoked:
 		return Invitation{}, fmt.Errorf("%w: the invitation was revoked; create a new one instead", ErrConflict)
 	}
-	if inv.Replacing && inv.FailedAt.IsZero() {
-		return Invitation{}, fmt.Errorf("%w: a re-send of this invitation is under way (%s)", ErrConflict, inv.waitingFor())
-	}
 	if since := now.Sub(inv.LastResendAt); !inv.LastResendAt.IsZero() && since < s.opts.ResendCooldown {
 		return Invitation{}, fmt.Errorf("%w: re-sent %s ago; a new re-send is possible in %s (RESEND_COOLDOWN)",
 			ErrConflict, since.Round(time.Second), (s.opts.ResendCooldown - since).Round(time.Second))
+	}
+	if inv.Replacing && inv.FailedAt.IsZero() {
+		return Invitation{}, fmt.Errorf("%w: a re-send of this invitation is under way (%s)", ErrConflict, inv.waitingFor())
 	}
 	if o.Delivery == "" {
 		o.Delivery = inv.Delivery

@@ -170,6 +170,37 @@ func (e *e2e) syncNow() {
 	}
 }
 
+// lockWorks lets the simulated locks carry out what Nuki Web holds for
+// them, then syncs.
+func (e *e2e) lockWorks() {
+	e.t.Helper()
+	e.clock.Advance(5 * time.Second)
+	e.sim.Settle()
+	e.syncNow()
+}
+
+// whileClockRuns advances the clock by step every 300 ms of real time until
+// the returned func is called: for the daemon's own loops to see time pass.
+func (e *e2e) whileClockRuns(step time.Duration) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(300 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				e.clock.Advance(step)
+				e.sim.Settle()
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
 func (e *e2e) waitMails(n int) []mailtest.Message {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -203,6 +234,8 @@ func TestEndToEnd(t *testing.T) {
 		"smartlock_ids": []int64{e.locks[0].ID}, "delivery": "custom"})
 	ok(t, answer)
 	carla := answer["invite_ids"].([]any)[0].(string)
+	e.clock.Advance(5 * time.Second) // the lock takes it; Nuki's webhook brings the code
+	e.sim.Settle()
 	mails := e.waitMails(1)
 	if len(e.sim.Emails()) != 0 {
 		t.Errorf("custom delivery made Nuki send %d emails", len(e.sim.Emails()))
@@ -228,21 +261,30 @@ func TestEndToEnd(t *testing.T) {
 		return m.Topic == e.base+"/event" && strings.Contains(string(m.Payload), `"event_type":"code_ready"`)
 	})
 
-	// Nuki delivery: one Nuki email, none of ours.
+	// Nuki delivery: sending until the lock has it, then one Nuki email,
+	// none of ours.
+	at := e.mark()
 	answer = e.command("invite/create", map[string]any{"email": "dan@example.com", "name": "Dan",
 		"smartlock_ids": []int64{e.locks[1].ID}})
 	ok(t, answer)
 	dan := answer["invite_ids"].([]any)[0].(string)
+	e.state(at, dan, "sending", func(st map[string]any) bool { return st["status"] == "sending" })
+	at = e.mark()
+	e.lockWorks()
+	e.state(at, dan, "pending", func(st map[string]any) bool { return st["status"] == "pending" })
 	if n := len(e.sim.Emails()); n != 1 {
 		t.Errorf("nuki delivery: %d Nuki emails, want 1", n)
 	}
-	e.syncNow() // so that the re-send knows the authorization to replace
 
-	// Re-send: one more Nuki email, same id, one re-send; a double press
-	// does nothing but say so.
-	at := e.mark()
+	// Re-send: the old key is deleted first, then one more Nuki email, same
+	// id, one re-send; a double press does nothing but say so.
+	at = e.mark()
 	ok(t, e.command("invite/"+dan+"/resend", nil))
-	e.state(at, dan, "re-sent once", func(st map[string]any) bool { return st["resend_count"] == 1.0 })
+	e.lockWorks() // the lock deletes the old one; the new one is asked for
+	e.lockWorks() // the lock takes the new one
+	e.state(at, dan, "re-sent once", func(st map[string]any) bool {
+		return st["resend_count"] == 1.0 && st["status"] == "pending"
+	})
 	again := e.command("invite/"+dan+"/resend", nil)
 	if again["ok"] != false || !strings.Contains(again["error"].(string), "RESEND_COOLDOWN") {
 		t.Errorf("double press: %v", again)
@@ -277,22 +319,26 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("%d reminder events, want one for each invitation", reminders)
 	}
 
-	// The garage goes off line: the re-send fails and the invitation shows
-	// it; back on line, the scheduler's retry recovers it.
+	// The garage goes off line: Nuki takes the re-send, the lock never
+	// carries it out, and after CONFIRM_TIMEOUT the invitation says so;
+	// back on line, the scheduler's retry recovers it.
 	if err := e.sim.SetOffline(e.locks[1].ID, true); err != nil {
 		t.Fatal(err)
 	}
 	at = e.mark()
-	failed := e.command("invite/"+dan+"/resend", nil)
-	if failed["ok"] != false {
-		t.Errorf("re-send to an offline lock: %v", failed)
-	}
-	e.state(at, dan, "failed", func(st map[string]any) bool { return st["status"] == "failed" && st["last_error"] != "" })
+	ok(t, e.command("invite/"+dan+"/resend", nil))
+	e.state(at, dan, "sending", func(st map[string]any) bool { return st["status"] == "sending" })
+	e.clock.Advance(61 * time.Minute)
+	e.state(at, dan, "failed", func(st map[string]any) bool {
+		return st["status"] == "failed" && strings.Contains(fmt.Sprint(st["last_error"]), "has not deleted")
+	})
 	at = e.mark()
 	if err := e.sim.SetOffline(e.locks[1].ID, false); err != nil {
 		t.Fatal(err)
 	}
+	stopClock := e.whileClockRuns(3 * time.Second)
 	st := e.state(at, dan, "recovered", func(st map[string]any) bool { return st["status"] == "pending" })
+	stopClock()
 	if st["resend_count"] != 2.0 || st["last_error"] != "" {
 		t.Errorf("after the retry: %v", st)
 	}

@@ -59,7 +59,7 @@ func TestSyncAgainstTheSimulator(t *testing.T) {
 		t.Errorf("counts %v, want 4 accepted and 6 pending", counts)
 	}
 	pending := st.svc.Invitations(bridge.Filter{Statuses: []bridge.Status{bridge.StatusPending}})[0]
-	if err := st.sim.Accept(pending.SmartlockID, pending.AccountUserID); err != nil {
+	if _, err := st.sim.Use(pending.SmartlockID, pending.AccountUserID, bridge.ActionUnlock); err != nil {
 		t.Fatal(err)
 	}
 	before := st.store.WriteTxCount()
