@@ -66,7 +66,9 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	listener.Close() // the web server listens on it again, right away
 
 	secret := randomHex(16)
-	sim := nukisim.New(nukisim.Options{Logger: logger,
+	// The simulated locks take 20 s to carry out a change, so that sending
+	// shows; the cellar's lock is offline.
+	sim := nukisim.New(nukisim.Options{Logger: logger, LockDelay: 20 * time.Second,
 		WebhookURL: "http://" + addr + "/webhook/nuki", WebhookSecret: bridge.Secret(secret), WebhookDelay: 2 * time.Second})
 	simAddr, err := sim.ListenAndServe(ctx, "127.0.0.1:0")
 	if err != nil {
@@ -80,7 +82,7 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		"NUKI_API_URL": "http://" + simAddr, "NUKI_API_TOKEN": "demo-token", "NUKI_ADVANCED_API": "true",
 		"NUKI_WEBHOOK_SECRET": secret, "DB_PATH": dir + "/nuki-invites.db", "SYNC_INTERVAL": "10s",
 		"INVITE_VALIDITY": validity.String(), "REMINDER_BEFORE": (*validity * 3 / 10).String(),
-		"RESEND_COOLDOWN": "30s", "REMINDER_SCHEDULE": "@every 10s", "EXPOSE_CODES": "true",
+		"RESEND_COOLDOWN": "30s", "REMINDER_SCHEDULE": "@every 10s", "EXPOSE_CODES": "true", "CONFIRM_TIMEOUT": "2m",
 		"MQTT_URL": mqttURL, "MQTT_CLIENT_ID": "nuki-invites-demo-" + randomHex(3), "HTTP_ADDR": addr,
 		// Topics of its own, so that the demo never touches a real installation's
 		// entities on a shared broker.
@@ -102,7 +104,8 @@ nuki-invites demo
   MQTT broker:   %s
   watch it:      mosquitto_sub -h %s -p %s -v -t '%s/#' -t 'homeassistant/device/+/config'
   database:      %s (removed on exit)
-Invitations are valid for %s here; guests accept now and then. Ctrl-C stops.
+Invitations are valid for %s here; locks take 20 s to carry out a change (the cellar's is
+offline); guests open their doors now and then. Ctrl-C stops.
 
 `, addr, simAddr, mqttURL, hostOf(mqttURL), portOf(mqttURL), demoBaseTopic, cfg.DBPath, *validity)
 
@@ -201,12 +204,17 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// seedDemo gives the simulated account three locks and invitations in every
-// state: fresh, about to expire, expired, accepted and failed.
+// seedDemo gives the simulated account four locks (the cellar's offline) and
+// invitations in every state: fresh, about to expire, expired, accepted and
+// failed.
 func seedDemo(sim *nukisim.Sim, validity time.Duration) error {
 	front := sim.AddLock(bridge.Lock{Name: "Front door", Type: 4})
 	garage := sim.AddLock(bridge.Lock{Name: "Garage", Type: 4})
 	office := sim.AddLock(bridge.Lock{Name: "Office", Type: 2})
+	cellar := sim.AddLock(bridge.Lock{Name: "Cellar", Type: 4})
+	if err := sim.SetOffline(cellar.ID, true); err != nil {
+		return err
+	}
 	now := time.Now().UTC()
 	guests := []struct {
 		name, email string
@@ -233,7 +241,7 @@ func seedDemo(sim *nukisim.Sim, validity time.Duration) error {
 			return err
 		}
 		if g.accepted {
-			if err := sim.Accept(g.lock.ID, u.ID); err != nil {
+			if _, err := sim.Use(g.lock.ID, u.ID, bridge.ActionUnlock); err != nil {
 				return err
 			}
 		}
@@ -242,14 +250,21 @@ func seedDemo(sim *nukisim.Sim, validity time.Duration) error {
 }
 
 // life plays the guests and the admin while the demo runs: now and then a
-// guest accepts, a new guest is invited without Nuki's email, and the table
-// of invitations is printed.
+// new guest is invited (without Nuki's email, or to the offline cellar), a
+// guest opens their door, and the table of invitations is printed.
 func life(ctx context.Context, svc *bridge.Service, sim *nukisim.Sim, out io.Writer, logger *slog.Logger) {
 	ticker := time.NewTicker(15 * time.Second)
 	defer ticker.Stop()
 	step := 0
 	newGuests := []struct{ name, email string }{
 		{"Greta Olsen", "greta@example.com"}, {"Hugo Rossi", "hugo@example.com"}, {"Ines García", "ines@example.com"},
+	}
+	invite := func(name, email string, lock int64, d bridge.Delivery) {
+		_, err := svc.Create(ctx, bridge.CreateRequest{Email: email, Name: name, Language: "en",
+			SmartlockIDs: []int64{lock}, Delivery: d, Actor: "demo"})
+		if err != nil && ctx.Err() == nil {
+			logger.Warn("demo: invitation not created", "err", err)
+		}
 	}
 	for {
 		select {
@@ -258,21 +273,22 @@ func life(ctx context.Context, svc *bridge.Service, sim *nukisim.Sim, out io.Wri
 		case <-ticker.C:
 		}
 		step++
+		locks := svc.Locks()
 		switch {
-		case step%4 == 1 && step/4 < len(newGuests):
-			g := newGuests[step/4]
-			locks := svc.Locks()
-			if len(locks) > 0 {
-				_, err := svc.Create(ctx, bridge.CreateRequest{Email: g.email, Name: g.name, Language: "en",
-					SmartlockIDs: []int64{locks[step%len(locks)].ID}, Delivery: bridge.DeliveryCustom, Actor: "demo"})
-				if err != nil && ctx.Err() == nil {
-					logger.Warn("demo: invitation not created", "err", err)
+		case step == 2:
+			for _, l := range locks {
+				if l.Name == "Cellar" {
+					invite("Jonas Weber", "jonas@example.com", l.ID, bridge.DeliveryNuki)
 				}
 			}
+		case step%4 == 1 && step/4 < len(newGuests) && len(locks) > 0:
+			g := newGuests[step/4]
+			invite(g.name, g.email, locks[step%len(locks)].ID, bridge.DeliveryCustom)
 		case step%4 == 3:
-			for _, inv := range svc.Invitations(bridge.Filter{Statuses: []bridge.Status{bridge.StatusPending, bridge.StatusExpiringSoon}}) {
-				if err := sim.Accept(inv.SmartlockID, inv.AccountUserID); err == nil {
-					logger.Info("demo: a guest accepted in the Nuki app", "invite", inv.ID, "name", inv.Name)
+			open := svc.Invitations(bridge.Filter{Statuses: []bridge.Status{bridge.StatusPending, bridge.StatusExpiringSoon, bridge.StatusAccepted}})
+			for _, inv := range open {
+				if _, err := sim.Use(inv.SmartlockID, inv.AccountUserID, bridge.ActionUnlock); err == nil {
+					logger.Info("demo: a guest opened the door with the Nuki app", "invite", inv.ID, "name", inv.Name)
 					svc.RequestSync()
 					break
 				}
@@ -285,9 +301,10 @@ func life(ctx context.Context, svc *bridge.Service, sim *nukisim.Sim, out io.Wri
 // printTable writes the invitations as a table.
 func printTable(w io.Writer, invs []bridge.Invitation, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "INVITATION\tGUEST\tLOCK\tSTATUS\tEXPIRES\tRE-SENDS")
+	fmt.Fprintln(tw, "INVITATION\tGUEST\tLOCK\tSTATUS\tEXPIRES\tLAST USED\tRE-SENDS")
 	for _, inv := range invs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", inv.ID, inv.Name, inv.LockName, inv.Status, relative(inv.ExpiresAt, now), inv.ResendCount)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", inv.ID, inv.Name, inv.LockName, inv.Status,
+			relative(inv.ExpiresAt, now), relative(inv.LastUsedAt, now), inv.ResendCount)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
