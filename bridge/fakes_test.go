@@ -82,6 +82,10 @@ type fakeNuki struct {
 	holdCreates, holdDeletes bool
 	deleting                 map[string]bool
 	hideUsers                int // FindUser misses this many more look-ups
+	// fetching, when set, receives a value when Fetch starts; Fetch then
+	// waits for fetchGate to close.
+	fetching  chan struct{}
+	fetchGate chan struct{}
 }
 
 func newFakeNuki(now func() time.Time, locks ...string) *fakeNuki {
@@ -95,6 +99,10 @@ func newFakeNuki(now func() time.Time, locks ...string) *fakeNuki {
 }
 
 func (f *fakeNuki) Fetch(context.Context) (bridge.Snapshot, error) {
+	if f.fetching != nil {
+		f.fetching <- struct{}{}
+		<-f.fetchGate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fetchErr != nil {

@@ -82,14 +82,15 @@ type Service struct {
 	opts   Options
 	log    *slog.Logger
 
-	op sync.Mutex // serialises everything that changes state
+	op      sync.Mutex // serialises everything that changes state
+	syncing sync.Mutex // one sync at a time; held while Nuki Web is read, op is not
 
 	mu    sync.RWMutex // guards the fields below
 	state State
 	sync  SyncState
 	subs  []Subscriber
 	// logSince is where the next activity-log read starts; zero before
-	// the first. Guarded by op.
+	// the first. Guarded by syncing.
 	logSince time.Time
 
 	syncNow chan struct{}

@@ -783,3 +783,33 @@ func TestRetriedCustomSendingsAreCountedOnce(t *testing.T) {
 		t.Errorf("one re-send, refused once and retried: send %d, re-sends %d; want 2 and 1", got.Send, got.ResendCount)
 	}
 }
+
+func TestASlowNukiDoesNotHoldUpCommands(t *testing.T) {
+	h := newHarness(t, bridge.Options{})
+	inv := h.create(bridge.DeliveryNuki, 100)[0]
+	h.nuki.fetching, h.nuki.fetchGate = make(chan struct{}), make(chan struct{})
+	synced := make(chan error, 1)
+	go func() { synced <- h.svc.Sync(context.Background()) }()
+	<-h.nuki.fetching // the sync now waits on Nuki Web
+
+	answered := make(chan error, 1)
+	go func() {
+		_, err := h.svc.Revoke(context.Background(), "100-999", "test")
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		if !errors.Is(err, bridge.ErrNotFound) {
+			t.Errorf("revoke of an unknown id: %v, want ErrNotFound", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a command waited for the sync's call to Nuki Web")
+	}
+	close(h.nuki.fetchGate)
+	if err := <-synced; err != nil {
+		t.Fatal(err)
+	}
+	if got := h.get(inv.ID); got.Status != bridge.StatusPending {
+		t.Errorf("after the slow sync: %s, want pending", got.Status)
+	}
+}

@@ -58,9 +58,12 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) error {
 // the re-sends that wait for their lock. A sync that finds nothing new writes
 // nothing and emits nothing; a failed one changes nothing and records why in
 // the SyncState.
+//
+// Nuki Web is read without holding up commands: they wait only while what
+// was read is compared and written. Syncs run one at a time.
 func (s *Service) Sync(ctx context.Context) error {
-	s.op.Lock()
-	defer s.op.Unlock()
+	s.syncing.Lock()
+	defer s.syncing.Unlock()
 	s.mu.RLock()
 	first := s.sync.LastSync.IsZero() && s.sync.Status != SyncRunning
 	s.mu.RUnlock()
@@ -78,8 +81,10 @@ func (s *Service) Sync(ctx context.Context) error {
 	if err == nil {
 		entries, truncated, err = s.nuki.ActivityLog(ctx, since.Add(-logOverlap))
 	}
+	s.op.Lock()
+	defer s.op.Unlock()
 	if err == nil {
-		err = s.commit(ctx, s.diff(snap, entries, now))
+		err = s.commit(ctx, s.diff(snap, entries, s.now()))
 	}
 	if err != nil {
 		if ctx.Err() != nil {
