@@ -93,6 +93,16 @@ func (inv *Invitation) ClosedAt() (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// Validity returns when the lock confirmed the current sending and when its
+// code expires; both zero while the invitation is sending, since the times
+// an earlier sending left (one a re-send replaces) no longer hold.
+func (inv *Invitation) Validity() (confirmedAt, expiresAt time.Time) {
+	if inv.Status == StatusSending {
+		return time.Time{}, time.Time{}
+	}
+	return inv.ConfirmedAt, inv.ExpiresAt
+}
+
 // awaitingLock reports whether the invitation's current sending was taken by
 // Nuki Web and the lock has not confirmed it yet (failed too, once it waited
 // longer than ConfirmTimeout).

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
@@ -28,9 +29,14 @@ type result struct {
 }
 
 // envelope is the optional JSON payload of sync, resend, revoke and code/get.
+// It is read strictly: unknown fields and values of the wrong type are
+// refused, and delivery and force only go with resend.
 type envelope struct {
 	RequestID string          `json:"request_id"`
 	Delivery  bridge.Delivery `json:"delivery"` // resend only
+	// Force re-sends an accepted invitation too (resend only); without it
+	// the Service refuses.
+	Force bool `json:"force"`
 }
 
 // serveCommands is the command worker: it runs one command at a time until
@@ -66,8 +72,12 @@ func (b *Bridge) execute(ctx context.Context, c command) result {
 	switch rel {
 	case "sync":
 		r := result{Command: "sync"}
-		if _, err := b.envelope(&r, c.payload); err != nil {
+		env, err := b.envelope(&r, c.payload)
+		if err != nil {
 			return r
+		}
+		if err := env.withoutResendFields("sync"); err != nil {
+			return fail(r, err)
 		}
 		b.svc.RequestSync()
 		r.OK = true
@@ -89,12 +99,17 @@ func (b *Bridge) execute(ctx context.Context, c command) result {
 	if _, _, err := bridge.ParseInviteID(id); err != nil {
 		return fail(r, err)
 	}
+	if action == "revoke" || action == "code/get" {
+		if err := env.withoutResendFields(action); err != nil {
+			return fail(r, err)
+		}
+	}
 	switch action {
 	case "resend":
 		if env.Delivery != "" && !env.Delivery.Valid() {
 			return fail(r, fmt.Errorf("%w: delivery must be %q or %q, not %q", bridge.ErrInvalid, bridge.DeliveryNuki, bridge.DeliveryCustom, env.Delivery))
 		}
-		_, err = b.svc.Resend(ctx, r.InviteID, bridge.ResendOptions{Delivery: env.Delivery, Actor: Actor})
+		_, err = b.svc.Resend(ctx, r.InviteID, bridge.ResendOptions{Delivery: env.Delivery, Force: env.Force, Actor: Actor})
 	case "revoke":
 		_, err = b.svc.Revoke(ctx, r.InviteID, Actor)
 	case "code/get":
@@ -109,19 +124,65 @@ func (b *Bridge) execute(ctx context.Context, c command) result {
 	return r
 }
 
-// envelope reads the optional JSON payload; on bad JSON it fills in r's
-// error and returns it.
+// envelope reads the optional JSON payload strictly; when it cannot, it
+// fills in r's error (and the request id, if that can be read) and returns
+// the error.
 func (b *Bridge) envelope(r *result, payload []byte) (envelope, error) {
 	var env envelope
 	if len(bytes.TrimSpace(payload)) == 0 {
 		return env, nil
 	}
-	if err := json.Unmarshal(payload, &env); err != nil {
-		*r = fail(*r, fmt.Errorf("%w: the payload must be empty or a JSON object: %v", bridge.ErrInvalid, err))
-		return env, err
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&env)
+	if err == nil {
+		if _, end := dec.Token(); end != io.EOF {
+			err = errors.New("only one JSON object is allowed")
+		}
+	}
+	if err != nil {
+		var id struct {
+			RequestID string `json:"request_id"`
+		}
+		_ = json.Unmarshal(payload, &id)
+		r.RequestID = id.RequestID
+		*r = fail(*r, fmt.Errorf("%w: the payload must be empty or a JSON object with request_id (resend also takes delivery and force): %s",
+			bridge.ErrInvalid, jsonProblem(err)))
+		return envelope{}, err
 	}
 	r.RequestID = env.RequestID
 	return env, nil
+}
+
+// withoutResendFields refuses delivery and force on a command other than
+// resend, rather than ignoring what the sender meant.
+func (env envelope) withoutResendFields(command string) error {
+	switch {
+	case env.Delivery != "":
+		return fmt.Errorf("%w: delivery applies to resend only, not to %s", bridge.ErrInvalid, command)
+	case env.Force:
+		return fmt.Errorf("%w: force applies to resend only, not to %s", bridge.ErrInvalid, command)
+	}
+	return nil
+}
+
+// jsonProblem words a decoding error of an envelope for the result topic.
+func jsonProblem(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		want := map[string]string{"string": "a string", "bool": "true or false", "bridge.Delivery": `"nuki" or "custom"`}[typeErr.Type.String()]
+		if want == "" {
+			want = "of another type"
+		}
+		return fmt.Sprintf("%s must be %s, not a JSON %s", typeErr.Field, want, typeErr.Value)
+	case errors.As(err, &typeErr):
+		return "not a JSON " + typeErr.Value
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("not valid JSON (syntax error at byte %d)", syntaxErr.Offset)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
 func fail(r result, err error) result {

@@ -51,7 +51,8 @@ func (b *Bridge) config(dev device, cmps map[string]component) []byte {
 }
 
 // bridgeConfig describes the bridge device: its sync status, last sync, the
-// counts of open invitations, a "Sync now" button and the event entity.
+// counts of the statuses worth watching, a "Sync now" button and the event
+// entity.
 func (b *Bridge) bridgeConfig() (topic string, payload []byte) {
 	t := b.topics
 	id := t.bridgeDevice()
@@ -135,6 +136,11 @@ func (b *Bridge) inviteConfig(inv bridge.Invitation) (topic string, payload []by
 			"p": "sensor", "name": "Sent",
 			"unique_id": uid + "sent", "default_entity_id": "sensor." + entity + "_sent",
 			"state_topic": state, "value_template": valueOf("sent_at"), "device_class": "timestamp",
+		},
+		"last_used": {
+			"p": "sensor", "name": "Last used", "icon": "mdi:lock-open-variant-outline",
+			"unique_id": uid + "last_used", "default_entity_id": "sensor." + entity + "_last_used",
+			"state_topic": state, "value_template": valueOf("last_used"), "device_class": "timestamp",
 		},
 		"resends": {
 			"p": "sensor", "name": "Re-sends", "icon": "mdi:email-sync-outline",

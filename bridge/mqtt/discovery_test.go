@@ -25,6 +25,8 @@ func TestDiscoveryAndStates(t *testing.T) {
 			"invite_device": h.discoveryTopic("invite_101_201"),
 			"invite_state":  h.topic("invite/101-201/state"),
 			"bridge_state":  h.topic("bridge/state"),
+			// Finn's sending is not confirmed yet: no expiry.
+			"invite_state_sending": h.topic("invite/102-206/state"),
 		} {
 			payload, ok := retained[topic]
 			if !ok {
@@ -49,6 +51,7 @@ func TestDiscoveryAndStates(t *testing.T) {
 			"homeassistant/device/nuki_invites_invite_101_202/config", // Bob, accepted 1h ago
 			"homeassistant/device/nuki_invites_invite_101_205/config", // Zoë, failed
 			"homeassistant/device/nuki_invites_invite_102_204/config", // Dave, expiring soon
+			"homeassistant/device/nuki_invites_invite_102_206/config", // Finn, sending
 		}
 		if !slices.Equal(devices, want) {
 			t.Errorf("devices = %q\nwant %q (Carol, revoked 10 days ago, is past retention)", devices, want)
@@ -311,8 +314,8 @@ func TestStartupClearsStaleRetainedMessages(t *testing.T) {
 			}
 		}
 	}
-	if len(stored) != 5 {
-		t.Errorf("store lists %d topics, want 5 (bridge + 4 visible invitations): %v", len(stored), stored)
+	if len(stored) != 6 {
+		t.Errorf("store lists %d topics, want 6 (bridge + 5 visible invitations): %v", len(stored), stored)
 	}
 
 	t.Run("unchanged configs are not republished", func(t *testing.T) {
@@ -351,4 +354,64 @@ func TestHomeAssistantBirthRepublishes(t *testing.T) {
 	}
 	w.WaitFor(wait, "the bridge state again", live(h.topic("bridge/state")))
 	w.WaitPayload(wait, h.topic("availability"), "online")
+}
+
+// TestUsedEvent: a guest's use of the lock updates the invitation's
+// last_used, which the Last used entity reads, and goes out as a used event
+// saying how, with no email.
+func TestUsedEvent(t *testing.T) {
+	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
+	aliceTopic := h.topic("invite/101-201/state")
+	w := h.watch(aliceTopic, h.topic("event"), h.topic("bridge/state"))
+	h.start()
+	w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
+	w.Reset()
+
+	usedAt := t0.Add(-3 * time.Minute)
+	alice := h.svc.get("101-201")
+	alice.Status, alice.AcceptedAt, alice.AcceptedSignal = bridge.StatusAccepted, usedAt, bridge.SignalActivityLog
+	alice.LastUsedAt = usedAt
+	use := bridge.LogEntry{ID: "log-1", SmartlockID: 101, AccountUserID: 201, AuthID: "auth-1", Name: "Alice",
+		Action: bridge.ActionUnlatch, Trigger: bridge.TriggerApp, Date: usedAt}
+	h.svc.mu.Lock()
+	h.svc.invs[alice.ID] = alice
+	h.svc.mu.Unlock()
+	h.svc.sub.InvitationEvents([]bridge.Event{
+		{Type: bridge.EventAccepted, At: t0, Invitation: alice},
+		{Type: bridge.EventUsed, At: t0, Invitation: alice, Use: &use, Detail: "unlatch by app at 2026-03-01T11:57:00Z"},
+	})
+
+	state := decode(t, w.WaitFor(wait, "Alice's new state", live(aliceTopic)).Payload)
+	if state["last_used"] != "2026-03-01T11:57:00Z" || state["accepted_signal"] != "activity_log" {
+		t.Errorf("state = %v, want last_used 2026-03-01T11:57:00Z and accepted_signal activity_log", state)
+	}
+	w.WaitFor(wait, "the used event", func(m mqtttest.Message) bool {
+		return m.Topic == h.topic("event") && strings.Contains(string(m.Payload), `"event_type":"used"`)
+	})
+	events := w.On(h.topic("event"))
+	if len(events) != 2 {
+		t.Fatalf("%d events, want accepted and used: %v", len(events), events)
+	}
+	if got := decode(t, events[0].Payload)["event_type"]; got != "accepted" {
+		t.Errorf("first event %v, want accepted", got)
+	}
+	used := decode(t, events[1].Payload)
+	want := map[string]any{
+		"event_type": "used", "invite_id": "101-201", "name": "Alice", "lock": "Front door", "at": "2026-03-01T12:00:00Z",
+		"action": "unlatch", "trigger": "app", "used_at": "2026-03-01T11:57:00Z",
+	}
+	if len(used) != len(want) {
+		t.Errorf("used event has %d fields, want %d: %s", len(used), len(want), events[1].Payload)
+	}
+	for k, v := range want {
+		if used[k] != v {
+			t.Errorf("used event %s = %v, want %v", k, used[k], v)
+		}
+	}
+	if events[1].Retained {
+		t.Error("the used event is retained")
+	}
+	if strings.Contains(string(events[1].Payload), "@") || strings.Contains(string(events[1].Payload), "auth-1") {
+		t.Errorf("the used event carries more than it should: %s", events[1].Payload)
+	}
 }

@@ -6,8 +6,10 @@
 //   - <base>/bridge/state: the sync state and the count of invitations per
 //     status, retained JSON;
 //   - <base>/invite/<id>/state: one retained JSON document per invitation
-//     shown in Home Assistant, without email or invite code;
-//   - <base>/event: public invitation events (never retained);
+//     shown in Home Assistant, without email or invite code; while the
+//     status is sending, confirmed_at and expires_at are null;
+//   - <base>/event: public invitation events (never retained); a used event
+//     also says how the guest used the lock (action, trigger, used_at);
 //   - <base>/result: one answer per command (never retained);
 //   - <base>/invite/<id>/code: an invite code asked for with code/get (never
 //     retained, and the only place a code ever appears).
@@ -15,7 +17,9 @@
 // It takes commands on <base>/sync, <base>/invite/create,
 // <base>/invite/<id>/resend, <base>/invite/<id>/revoke and
 // <base>/invite/<id>/code/get, and ignores retained commands, so that a
-// command left on the broker is never replayed.
+// command left on the broker is never replayed. Their JSON payloads are read
+// strictly: an unknown field, a value of the wrong type, or delivery and
+// force (which only resend takes) elsewhere are refused on <base>/result.
 //
 // Home Assistant learns the entities from device-based discovery messages on
 // <prefix>/device/<device_id>/config (prefix default homeassistant): one

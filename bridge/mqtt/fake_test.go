@@ -137,13 +137,27 @@ func (f *fakeService) Create(_ context.Context, r bridge.CreateRequest) ([]bridg
 	return out, nil
 }
 
+// Resend starts a re-send as the Service does: the invitation is sending
+// until the lock confirms, its old expiry still recorded. An accepted one
+// is refused unless forced.
 func (f *fakeService) Resend(_ context.Context, id bridge.InviteID, o bridge.ResendOptions) (bridge.Invitation, error) {
-	f.record(fmt.Sprintf("resend %s %s %s", id, o.Delivery, o.Actor))
+	call := fmt.Sprintf("resend %s %s %s", id, o.Delivery, o.Actor)
+	if o.Force {
+		call += " force"
+	}
+	f.record(call)
+	f.mu.Lock()
+	inv, ok := f.invs[id]
+	f.mu.Unlock()
+	if ok && !inv.Status.Resendable() && !(o.Force && inv.Status == bridge.StatusAccepted) {
+		return bridge.Invitation{}, fmt.Errorf("%w: the invitation is %s", bridge.ErrConflict, inv.Status)
+	}
 	now := f.now()
-	return f.change(id, bridge.EventResent, func(inv *bridge.Invitation) {
+	return f.change(id, bridge.EventChanged, func(inv *bridge.Invitation) {
 		inv.ResendCount++
 		inv.Send++
-		inv.SentAt, inv.ExpiresAt, inv.Status = now, now.Add(48*time.Hour), bridge.StatusPending
+		inv.SentAt, inv.LastResendAt, inv.Status = now, now, bridge.StatusSending
+		inv.AcceptedAt, inv.AcceptedSignal = time.Time{}, ""
 	})
 }
 

@@ -46,7 +46,8 @@ func FuzzCommand(f *testing.F) {
 			`"allowed_from_time":"08:00","allowed_until_time":"18:30"}`},
 		{"invite/create", `{"allowed_weekdays":127,"allowed_from_time":"25:00"}`},
 		{"invite/create", `[]`},
-		{"invite/100-5/resend", `{"delivery":"custom"}`}, {"invite/100-5/revoke", ""},
+		{"invite/100-5/resend", `{"delivery":"custom"}`}, {"invite/100-5/resend", `{"force":true,"request_id":"f"}`},
+		{"invite/100-5/revoke", `{"force":1}`}, {"invite/100-5/revoke", ""},
 		{"invite/100-5/code/get", ""}, {"invite/x/resend", ""}, {"invite/100-5/code/set", "1"},
 	} {
 		f.Add(seed.topic, []byte(seed.payload))

@@ -42,26 +42,30 @@ const wait = 10 * time.Second
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // fixture is one invitation in every kind of state: Alice pending, Bob
-// accepted an hour ago, Carol revoked ten days ago (past retention), Dave
-// expiring soon, Zoë failed.
+// accepted an hour ago (and seen using the lock since), Carol revoked ten
+// days ago (past retention), Dave expiring soon, Zoë failed, Finn sending
+// (the lock has not confirmed his invitation yet).
 func fixture(now time.Time) []bridge.Invitation {
 	inv := func(lock, user int64, name, lockName string, st bridge.Status, sent time.Time) bridge.Invitation {
 		return bridge.Invitation{
 			ID: bridge.MakeInviteID(lock, user), SmartlockID: lock, AccountUserID: user, Name: name,
 			Email: strings.ToLower(strings.Fields(name)[0]) + "@example.com", LockName: lockName, Delivery: bridge.DeliveryNuki,
-			Send: 1, SentAt: sent, ExpiresAt: sent.Add(48 * time.Hour), Status: st,
+			Send: 1, SentAt: sent, ConfirmedAt: sent, ExpiresAt: sent.Add(48 * time.Hour), Status: st,
 		}
 	}
 	alice := inv(101, 201, "Alice", "Front door", bridge.StatusPending, now.Add(-2*time.Hour))
 	bob := inv(101, 202, "Bob", "Front door", bridge.StatusAccepted, now.Add(-5*time.Hour))
-	bob.AcceptedAt, bob.AcceptedSignal = now.Add(-time.Hour), bridge.SignalLockCount
+	bob.AcceptedAt, bob.AcceptedSignal = now.Add(-time.Hour), bridge.SignalActivityLog
+	bob.LastUsedAt = now.Add(-10 * time.Minute)
 	carol := inv(102, 203, "Carol", "Back door", bridge.StatusRevoked, now.Add(-12*24*time.Hour))
 	carol.RevokedAt = now.Add(-10 * 24 * time.Hour)
 	dave := inv(102, 204, "Dave", "Back door", bridge.StatusExpiringSoon, now.Add(-42*time.Hour))
 	dave.ResendCount = 1
 	zoe := inv(101, 205, "Zoë Müller", "Front door", bridge.StatusFailed, now.Add(-3*time.Hour))
 	zoe.FailedAt, zoe.LastError = now.Add(-3*time.Hour), "Nuki Web rejected the request: lock offline (ff)"
-	return []bridge.Invitation{alice, bob, carol, dave, zoe}
+	finn := inv(102, 206, "Finn", "Back door", bridge.StatusSending, now.Add(-time.Minute))
+	finn.ConfirmedAt, finn.ExpiresAt = time.Time{}, time.Time{}
+	return []bridge.Invitation{alice, bob, carol, dave, zoe, finn}
 }
 
 // harness is one bridge's world: a fake Service, a store, a clock, topics of

@@ -24,28 +24,39 @@ func (t timestamp) MarshalJSON() ([]byte, error) {
 	return append(b, '"'), nil
 }
 
+// IsZero lets omitzero leave out a time that is not there.
+func (t timestamp) IsZero() bool { return time.Time(t).IsZero() }
+
 // inviteState is the retained state of one invitation. It deliberately has
-// no email and no code.
+// no email and no code, and none of the core's bookkeeping. Times are null
+// when unknown.
 type inviteState struct {
 	Status         bridge.Status `json:"status"`
 	Name           string        `json:"name"`
 	Lock           string        `json:"lock"`
 	SmartlockID    int64         `json:"smartlock_id"`
 	AccountUserID  int64         `json:"account_user_id"`
-	SentAt         timestamp     `json:"sent_at"`
+	SentAt         timestamp     `json:"sent_at"`      // when Nuki Web took the request
+	ConfirmedAt    timestamp     `json:"confirmed_at"` // when the lock confirmed it; the validity starts
 	ExpiresAt      timestamp     `json:"expires_at"`
 	AcceptedAt     timestamp     `json:"accepted_at"`
 	AcceptedSignal bridge.Signal `json:"accepted_signal"`
+	LastUsed       timestamp     `json:"last_used"` // the guest's latest entry in the lock's activity log
 	ResendCount    int           `json:"resend_count"`
 	LastError      string        `json:"last_error"`
 }
 
+// inviteStatePayload encodes an invitation's state. While it is sending,
+// confirmed_at and expires_at are null (Invitation.Validity), so Home
+// Assistant shows no expiry rather than a stale one.
 func inviteStatePayload(inv bridge.Invitation) []byte {
+	confirmed, expires := inv.Validity()
 	return mustJSON(inviteState{
 		Status: inv.Status, Name: inv.Name, Lock: inv.LockName,
 		SmartlockID: inv.SmartlockID, AccountUserID: inv.AccountUserID,
-		SentAt: timestamp(inv.SentAt), ExpiresAt: timestamp(inv.ExpiresAt), AcceptedAt: timestamp(inv.AcceptedAt),
-		AcceptedSignal: inv.AcceptedSignal, ResendCount: inv.ResendCount, LastError: inv.LastError,
+		SentAt: timestamp(inv.SentAt), ConfirmedAt: timestamp(confirmed), ExpiresAt: timestamp(expires),
+		AcceptedAt: timestamp(inv.AcceptedAt), AcceptedSignal: inv.AcceptedSignal, LastUsed: timestamp(inv.LastUsedAt),
+		ResendCount: inv.ResendCount, LastError: inv.LastError,
 	})
 }
 
@@ -67,19 +78,30 @@ func bridgeStatePayload(st bridge.SyncState) []byte {
 	return mustJSON(m)
 }
 
+// eventMessage is one public event on <base>/event. A used event also says
+// how the guest used the lock: action and trigger in words, used_at the
+// time of the activity-log entry. No email, no code.
 type eventMessage struct {
 	EventType bridge.EventType `json:"event_type"`
 	InviteID  bridge.InviteID  `json:"invite_id"`
 	Name      string           `json:"name"`
 	Lock      string           `json:"lock"`
 	At        timestamp        `json:"at"`
+	Action    string           `json:"action,omitempty"`
+	Trigger   string           `json:"trigger,omitempty"`
+	UsedAt    timestamp        `json:"used_at,omitzero"`
 }
 
 func eventPayload(ev bridge.Event) []byte {
-	return mustJSON(eventMessage{
+	m := eventMessage{
 		EventType: ev.Type, InviteID: ev.Invitation.ID, Name: ev.Invitation.Name,
 		Lock: ev.Invitation.LockName, At: timestamp(ev.At),
-	})
+	}
+	if ev.Type == bridge.EventUsed && ev.Use != nil {
+		m.Action, m.Trigger = bridge.ActionName(ev.Use.Action), bridge.TriggerName(ev.Use.Trigger)
+		m.UsedAt = timestamp(ev.Use.Date)
+	}
+	return mustJSON(m)
 }
 
 // codeMessage carries a revealed code; it is published once, not retained.
