@@ -38,11 +38,7 @@ func (s *Server) listInvitations(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	list := s.svc.Invitations(f)
-	if list == nil {
-		list = []bridge.Invitation{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"invitations": list})
+	writeJSON(w, http.StatusOK, map[string]any{"invitations": viewsOf(s.svc.Invitations(f))})
 }
 
 func (s *Server) getInvitation(w http.ResponseWriter, r *http.Request) {
@@ -50,7 +46,7 @@ func (s *Server) getInvitation(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var inv bridge.Invitation
 		if inv, err = s.svc.Invitation(id); err == nil {
-			writeJSON(w, http.StatusOK, inv)
+			writeJSON(w, http.StatusOK, viewOf(inv))
 			return
 		}
 	}
@@ -69,10 +65,7 @@ func (s *Server) createInvitations(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if created == nil {
-		created = []bridge.Invitation{}
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"invitations": created})
+	writeJSON(w, http.StatusCreated, map[string]any{"invitations": viewsOf(created)})
 }
 
 func (s *Server) resendInvitation(w http.ResponseWriter, r *http.Request) {
@@ -90,12 +83,12 @@ func (s *Server) resendInvitation(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, `delivery must be "nuki" or "custom"`)
 		return
 	}
-	inv, err := s.svc.Resend(r.Context(), id, bridge.ResendOptions{Delivery: body.Delivery, Actor: actorOf(r)})
+	inv, err := s.svc.Resend(r.Context(), id, bridge.ResendOptions{Delivery: body.Delivery, Force: body.Force, Actor: actorOf(r)})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, inv)
+	writeJSON(w, http.StatusOK, viewOf(inv))
 }
 
 func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +102,7 @@ func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, inv)
+	writeJSON(w, http.StatusOK, viewOf(inv))
 }
 
 // codeBody is the answer to a reveal: the only place a code leaves on purpose.

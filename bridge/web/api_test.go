@@ -143,7 +143,7 @@ func TestListInvitations(t *testing.T) {
 		})
 	}
 	for _, bad := range []struct{ query, detail string }{
-		{"?status=open", `status "open" is not one of pending, expiring_soon`},
+		{"?status=open", `status "open" is not one of sending, pending, expiring_soon`},
 		{"?lock=front", `lock "front" is not a lock id`},
 		{"?lock=-3", `lock "-3" is not a lock id`},
 	} {
@@ -276,6 +276,12 @@ func TestActions(t *testing.T) {
 	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/11-1/resend", `{"delivery":"pigeon"}`), 400, `delivery must be "nuki" or "custom"`)
 	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/11-1/resend", `{"channel":"nuki"}`), 400, `unknown field "channel"`)
 	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/22-2/resend", ""), 409, "the invitation is accepted")
+	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/22-2/resend", `{"force":"yes"}`), 400, "force must be true or false")
+	rec = do(t, h, "POST", "/api/v1/invitations/22-2/resend", `{"force":true}`)
+	if rec.Code != 200 || decode[bridge.Invitation](t, rec).Status != bridge.StatusSending ||
+		f.lastResend != (bridge.ResendOptions{Force: true, Actor: "web"}) {
+		t.Fatalf("forced resend of an accepted invitation: %d %s, options %+v", rec.Code, rec.Body, f.lastResend)
+	}
 	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/22-9/resend", ""), 404, "no invitation 22-9")
 
 	rec = do(t, h, "POST", "/api/v1/invitations/22-2/revoke", "")

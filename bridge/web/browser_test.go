@@ -59,7 +59,10 @@ type stack struct {
 func newStack(t *testing.T, ctx context.Context) *stack {
 	t.Helper()
 	const token = bridge.Secret("sim-token")
-	sim := nukisim.New(nukisim.Options{Token: token})
+	// The page test needs instant writes: the Service is not running its
+	// follow-up loop here, and each step below is checked right after the
+	// sync that would notice the lock's work.
+	sim := nukisim.New(nukisim.Options{Token: token, Instant: true})
 	t.Cleanup(sim.Close)
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
@@ -88,7 +91,7 @@ func newStack(t *testing.T, ctx context.Context) *stack {
 			ben = u.ID
 		}
 		if g.accepted {
-			if err := sim.Accept(g.lock.ID, u.ID); err != nil {
+			if _, err := sim.Use(g.lock.ID, u.ID, bridge.ActionUnlock); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -100,7 +103,8 @@ func newStack(t *testing.T, ctx context.Context) *stack {
 	}
 	t.Cleanup(func() { store.Close() })
 	client := nukiweb.New(simSrv.URL, token, nukiweb.Options{})
-	svc := bridge.NewService(store, client, nil, bridge.Options{})
+	// The page test re-sends one invitation twice within seconds.
+	svc := bridge.NewService(store, client, nil, bridge.Options{ResendCooldown: time.Millisecond})
 	if err := svc.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +263,7 @@ func TestBrowserInvitationLife(t *testing.T) {
 		fillForm,
 		poll("the refusal shows by the form", `!document.querySelector("#create-error").hidden`),
 	)
-	if got, want := text(`#create-error`), "Alice Guest already has an invitation to Front door (pending). Re-send it instead."; got != want {
+	if got, want := text(`#create-error`), "Alice Guest already has an invitation to Front door (sending). Re-send it instead."; got != want {
 		t.Errorf("the form says %q after a refused create, want %q", got, want)
 	}
 	id, err := chromedp.Run(browser, chromedp.Evaluate[string](
@@ -268,11 +272,27 @@ func TestBrowserInvitationLife(t *testing.T) {
 		t.Fatal(err)
 	}
 	row := fmt.Sprintf(`tr[data-id="%s"]`, id)
-	if got := text(row + ` .badge`); got != "Pending" {
-		t.Fatalf("the new invitation shows %q, want Pending", got)
+	// Nuki Web took the request; the lock has not been seen to confirm it.
+	if got := text(row + ` td.status`); got != "Sending\nwaiting for the lock" {
+		t.Fatalf("the new invitation's status reads %q, want Sending, waiting for the lock", got)
+	}
+	if got := text(row + ` td.expires`); got != "—" {
+		t.Errorf("a sending invitation shows the expiry %q, want none", got)
 	}
 	if got := text(row + ` td.resends`); got != "0" {
 		t.Fatalf("a new invitation shows %q re-sends, want 0", got)
+	}
+	// The next sync sees the lock has it; the page follows by itself.
+	sync := func() {
+		t.Helper()
+		if err := st.svc.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sync()
+	do("see it confirmed without reloading", chromedp.WaitVisible(chromedp.CSS(row+`[data-status="pending"]`)))
+	if got := text(row + ` td.expires`); got != "in 47 h" {
+		t.Errorf("a confirmed invitation expires %q, want in 47 h", got)
 	}
 
 	do("re-send with confirmation",
@@ -288,21 +308,27 @@ func TestBrowserInvitationLife(t *testing.T) {
 	if inv.ResendCount != 1 {
 		t.Errorf("the service counts %d re-sends, want 1", inv.ResendCount)
 	}
-	if last := lastOf(inv.History, bridge.EventResent); last.Actor != "web:tester" {
-		t.Errorf("the re-send was recorded for %q, want web:tester (from X-Remote-User-Name)", last.Actor)
+	if started := lastDetail(inv.History, "re-send started"); started.Actor != "web:tester" {
+		t.Errorf("the re-send was recorded for %q, want web:tester (from X-Remote-User-Name)", started.Actor)
+	}
+	sync()
+	do("see the re-send confirmed", chromedp.WaitVisible(chromedp.CSS(row+`[data-status="pending"]`)))
+	if got := text(row + ` td.used`); got != "" {
+		t.Errorf("an unused invitation shows Last used %q, want nothing", got)
 	}
 
-	// The guest redeems the code; the next sync notices and the page follows
-	// by itself, without a reload.
-	if err := st.sim.Accept(inv.SmartlockID, inv.AccountUserID); err != nil {
+	// The guest redeems the code and opens the door; the next sync notices
+	// and the page follows by itself, without a reload.
+	if _, err := st.sim.Use(inv.SmartlockID, inv.AccountUserID, bridge.ActionUnlatch); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.svc.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sync()
 	do("see it accepted without reloading", chromedp.WaitVisible(chromedp.CSS(row+`[data-status="accepted"]`)))
 	if got := text(row + ` .badge`); got != "Accepted" {
 		t.Fatalf("the invitation shows %q after the guest accepted, want Accepted", got)
+	}
+	if got := text(row + ` td.used`); got != "just now" {
+		t.Errorf("Last used reads %q after the guest used the lock, want just now", got)
 	}
 
 	do("open the history",
@@ -310,7 +336,7 @@ func TestBrowserInvitationLife(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#details .history`)),
 	)
 	history := text(`#details .history`)
-	for _, want := range []string{"Created", "Resent", "Accepted", "by web:tester"} {
+	for _, want := range []string{"Created", "Resent", "Accepted", "Used the lock — unlatch by app", "by web:tester"} {
 		if !strings.Contains(history, want) {
 			t.Errorf("the history dialog lacks %q:\n%s", want, history)
 		}
@@ -318,6 +344,29 @@ func TestBrowserInvitationLife(t *testing.T) {
 	do("close the history", chromedp.Click(chromedp.CSS(`#details form button`)), chromedp.WaitNotVisible(chromedp.CSS(`#details`)),
 		poll("the focus goes back to the History button", fmt.Sprintf(`document.activeElement.matches('%s button[data-action="history"]')`, row)),
 	)
+
+	// A re-send of an accepted invitation takes the guest's key away: the
+	// page asks in so many words, then sends force.
+	do("re-send the accepted invitation on purpose",
+		chromedp.Click(chromedp.CSS(row+` button[data-action="resend"][data-force]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm`)),
+	)
+	if got := text(`#confirm-title`); got != "Re-send an accepted invitation?" {
+		t.Errorf("the confirmation asks %q", got)
+	}
+	if got := text(`#confirm-text`); !strings.Contains(got, "Alice Guest already uses this key") {
+		t.Errorf("the confirmation says %q, want it to warn that the key in use goes", got)
+	}
+	do("confirm the forced re-send",
+		chromedp.Click(chromedp.CSS(`#confirm-ok`)),
+		chromedp.WaitVisible(chromedp.CSS(row+`[data-status="sending"]`)),
+	)
+	if inv, err = st.svc.Invitation(bridge.InviteID(id)); err != nil {
+		t.Fatal(err)
+	}
+	if forced := lastDetail(inv.History, "re-send of an accepted invitation"); forced.Actor != "web:tester" {
+		t.Errorf("the forced re-send is not in the history: %+v", inv.History)
+	}
 
 	if n := strays.Load(); n > 0 {
 		t.Errorf("%d requests left the ingress path", n)
@@ -342,9 +391,11 @@ func TestBrowserInvitationLife(t *testing.T) {
 	}
 }
 
-func lastOf(h []bridge.HistoryEntry, ev bridge.EventType) bridge.HistoryEntry {
+// lastDetail returns the latest history entry whose detail starts with
+// prefix.
+func lastDetail(h []bridge.HistoryEntry, prefix string) bridge.HistoryEntry {
 	for i := len(h) - 1; i >= 0; i-- {
-		if h[i].Event == ev {
+		if strings.HasPrefix(h[i].Detail, prefix) {
 			return h[i]
 		}
 	}

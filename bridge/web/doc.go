@@ -21,7 +21,12 @@
 //
 // GET /api/v1/backup offers a consistent copy of the database when
 // Options.Backup is set; it holds invite codes, so it is behind the same
-// access control as everything else.
+// access control as everything else. GET /api/v1/diagnostics offers the
+// diagnostics bundle (Options.Diagnostics: secrets and personal data already
+// removed) the same way, and answers 404 when there is none.
+//
+// Invitations are served as a view with the documented fields only; the
+// bookkeeping the store keeps for the core is never shown.
 //
 // Errors are answered as application/problem+json (RFC 9457) with a message
 // meant for people; no secret ever appears in one.

@@ -187,7 +187,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			for _, inv := range invs {
-				if send("invitation", inv) != nil {
+				if send("invitation", viewOf(inv)) != nil {
 					return
 				}
 			}

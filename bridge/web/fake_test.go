@@ -185,12 +185,12 @@ func (f *fakeService) Resend(ctx context.Context, id bridge.InviteID, o bridge.R
 	f.lastResend = o
 	f.mu.Unlock()
 	return f.change(id, "Resend", func(inv *bridge.Invitation) error {
-		if !inv.Status.Open() && inv.Status != bridge.StatusExpired {
+		if !inv.Status.Resendable() && !(o.Force && inv.Status == bridge.StatusAccepted) {
 			return fmt.Errorf("%w: the invitation is %s", bridge.ErrConflict, inv.Status)
 		}
 		inv.ResendCount++
 		inv.Send++
-		inv.Status = bridge.StatusPending
+		inv.Status, inv.AcceptedAt, inv.AcceptedSignal = bridge.StatusSending, time.Time{}, ""
 		inv.History = append(inv.History, bridge.HistoryEntry{At: f.now, Event: bridge.EventResent, Actor: o.Actor})
 		return nil
 	})

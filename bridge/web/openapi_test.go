@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
 	"github.com/nuki-invites/nuki-invites/bridge/web"
@@ -92,5 +93,65 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	if !slices.Equal(statuses, want) {
 		t.Errorf("Status enum %v does not list the statuses", statuses)
+	}
+}
+
+// TestOpenAPIDescribesWhatIsServed holds the schemas and the answers
+// together: an invitation with every field set serves exactly the
+// properties Invitation documents, the history's events are documented and
+// the signals are the core's.
+func TestOpenAPIDescribesWhatIsServed(t *testing.T) {
+	s, f := newTestServer(t, nil)
+	rec := do(t, s.Handler(), "GET", "/api/v1/openapi.json", "")
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]struct {
+					Enum []string `json:"enum"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	schemas := doc.Components.Schemas
+
+	at := fakeNow.Add(-time.Hour)
+	f.add(bridge.Invitation{SmartlockID: 11, AccountUserID: 4, Name: "Full", Email: "full@example.com", Language: "de",
+		AuthID: "a1", Delivery: bridge.DeliveryCustom, Adopted: true, RemoteAllowed: true, Access: bridge.Access{WeekDays: 64},
+		Send: 2, SentAt: at, ConfirmedAt: at, ExpiresAt: fakeNow.Add(time.Hour), LastUsedAt: at,
+		AcceptedAt: at, AcceptedSignal: bridge.SignalActivityLog, RevokedAt: at, FailedAt: at, LastError: "x",
+		ResendCount: 1, LastResendAt: at, AutoResends: 1, HasCode: true, Status: bridge.StatusRevoked,
+		History: []bridge.HistoryEntry{{At: at, Event: bridge.EventUsed}},
+		// Bookkeeping of the core, never served:
+		ResendUnconfirmed: true, BaseAppID: 7, RequestID: "req", Replacing: true, Attempts: 2, PrevAuthID: "a0",
+		DeleteRequestedAt: at, Deleting: []string{"a0"}, CheckRequestedAt: at, Reminded: 1, Mailed: 1, AutoResentSend: 1})
+	served := decode[map[string]any](t, do(t, s.Handler(), "GET", "/api/v1/invitations/11-4", ""))
+	documented := schemas["Invitation"].Properties
+	for k := range served {
+		if _, ok := documented[k]; !ok {
+			t.Errorf("an invitation serves %q, which Invitation does not document", k)
+		}
+	}
+	for k := range documented {
+		if _, ok := served[k]; !ok {
+			t.Errorf("Invitation documents %q, which an invitation with every field set does not serve", k)
+		}
+	}
+
+	var signals []string
+	for _, sig := range []bridge.Signal{bridge.SignalActivityLog, bridge.SignalLockCount, bridge.SignalLastActive, bridge.SignalAppID} {
+		signals = append(signals, string(sig))
+	}
+	if got := documented["acceptedSignal"].Enum; !slices.Equal(got, signals) {
+		t.Errorf("acceptedSignal enum %v, want %v", got, signals)
+	}
+	events := schemas["HistoryEntry"].Properties["event"].Enum
+	for _, ev := range append(slices.Clone(bridge.PublicEventTypes), bridge.EventChanged, bridge.EventAdopted,
+		bridge.EventCodeRevealed, bridge.EventEmailed, bridge.EventEvidence, bridge.EventSkipped) {
+		if !slices.Contains(events, string(ev)) {
+			t.Errorf("HistoryEntry.event does not list %q", ev)
+		}
 	}
 }

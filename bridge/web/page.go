@@ -51,11 +51,16 @@ func newPage() (*page, error) {
 	p.tmpl, err = template.New("page").Funcs(template.FuncMap{
 		"asset":       p.assetURL,
 		"statusLabel": statusLabel,
+		"statusNote":  statusNote,
 		"eventLabel":  eventLabel,
 		"since":       since,
 		"stamp":       func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"canResend":   func(s bridge.Status) bool { return s != bridge.StatusAccepted && s != bridge.StatusRevoked },
-		"canRevoke":   func(s bridge.Status) bool { return s != bridge.StatusRevoked },
+		"expiry":      expiry,
+		"canResend":   bridge.Status.Resendable,
+		// An accepted invitation is re-sent only on purpose: the page
+		// asks first, then sends "force".
+		"canForceResend": func(s bridge.Status) bool { return s == bridge.StatusAccepted },
+		"canRevoke":      func(s bridge.Status) bool { return s != bridge.StatusRevoked },
 	}).ParseFS(assetFS, "assets/*.tmpl")
 	if err != nil {
 		return nil, fmt.Errorf("web: parse templates: %w", err)
@@ -73,8 +78,9 @@ func (p *page) assetURL(name string) string {
 }
 
 var statusLabels = map[bridge.Status]string{
-	bridge.StatusPending: "Pending", bridge.StatusExpiringSoon: "Expiring soon", bridge.StatusAccepted: "Accepted",
-	bridge.StatusExpired: "Expired", bridge.StatusRevoked: "Revoked", bridge.StatusFailed: "Failed",
+	bridge.StatusSending: "Sending", bridge.StatusPending: "Pending", bridge.StatusExpiringSoon: "Expiring soon",
+	bridge.StatusAccepted: "Accepted", bridge.StatusExpired: "Expired", bridge.StatusRevoked: "Revoked",
+	bridge.StatusFailed: "Failed",
 }
 
 func statusLabel(s bridge.Status) string {
@@ -84,12 +90,43 @@ func statusLabel(s bridge.Status) string {
 	return string(s)
 }
 
+// statusNote explains a status in a few words under its badge, or "".
+func statusNote(s bridge.Status) string {
+	if s == bridge.StatusSending {
+		return "waiting for the lock"
+	}
+	return ""
+}
+
+// eventLabels name the history's events whose identifier alone reads
+// badly; the others are their identifier in words ("code_ready" → "Code
+// ready").
+var eventLabels = map[bridge.EventType]string{
+	bridge.EventUsed:     "Used the lock",    // detail: "unlock by app at …"
+	bridge.EventEvidence: "Seen in Nuki Web", // detail: "lockCount 0 → 1; …"
+	bridge.EventSkipped:  "Skipped",          // detail: what and why
+}
+
 func eventLabel(e bridge.EventType) string {
+	if l, ok := eventLabels[e]; ok {
+		return l
+	}
 	s := strings.ReplaceAll(string(e), "_", " ")
 	if s == "" {
 		return ""
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// expiry is when the invitation's code stops working, as the page shows it:
+// zero when that no longer matters (accepted, revoked) or is not known yet
+// (sending: the validity starts when the lock confirms).
+func expiry(inv bridge.Invitation) time.Time {
+	switch inv.Status {
+	case bridge.StatusSending, bridge.StatusAccepted, bridge.StatusRevoked:
+		return time.Time{}
+	}
+	return inv.ExpiresAt
 }
 
 // since says how far t is from now in words: "in 5 h", "3 min ago",
@@ -144,6 +181,7 @@ type pageData struct {
 	Filtered    bool // a status, lock or text filter is applied
 	Notice      string
 	ExposeCodes bool
+	Diagnostics bool // the diagnostics download is offered
 }
 
 type language struct{ Code, Name string }
@@ -159,11 +197,18 @@ type countView struct {
 	N      int
 }
 
-var openStatuses = "pending,expiring_soon,failed"
+// openStatuses is the status filter's "Open" choice: bridge.OpenStatuses.
+var openStatuses = func() string {
+	names := make([]string, len(bridge.OpenStatuses))
+	for i, s := range bridge.OpenStatuses {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ",")
+}()
 
 func (s *Server) pageData(r *http.Request) pageData {
 	f, err := parseFilter(r)
-	d := pageData{Now: s.now(), ExposeCodes: s.opts.ExposeCodes, Languages: languages,
+	d := pageData{Now: s.now(), ExposeCodes: s.opts.ExposeCodes, Diagnostics: s.opts.Diagnostics != nil, Languages: languages,
 		Weekdays: []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}}
 	if err != nil {
 		d.Notice = detailOf(err, bridge.ErrInvalid) + "; showing all invitations"

@@ -1,10 +1,12 @@
 package web_test
 
 import (
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,10 +34,12 @@ func TestPageShowsInvitations(t *testing.T) {
 		`>2 h ago</time>`, // Alice's sending
 		`>in 46 h</time>`, // Alice's expiry
 		`>2 h ago</time></td>
-  <td class="resends" data-label="Re-sends">1</td>`, // Carol: expired 2 h ago, re-sent once
+  <td class="used is-empty" data-label="Last used"></td>
+  <td class="resends" data-label="Re-sends">1</td>`, // Carol: expired 2 h ago, never used, re-sent once
 		`<strong>Synced with Nuki Web</strong> · last sync <time datetime="2026-05-04T11:57:00Z">3 min ago</time>`,
 		`<input type="checkbox" name="lock" value="22"> Garden gate`,
-		`<option value="pending,expiring_soon,failed">Open</option>`,
+		`<option value="sending,pending,expiring_soon,failed">Open</option>`,
+		`<th scope="col">Last used</th>`,
 		`aria-label="Re-send to Alice for Front door"`, // each row's buttons say whose they are
 	} {
 		if !strings.Contains(html, want) {
@@ -45,24 +49,94 @@ func TestPageShowsInvitations(t *testing.T) {
 	if strings.Contains(html, `data-action="code"`) {
 		t.Error("a Show code button appears although codes are not exposed")
 	}
-	bob := html[strings.Index(html, `data-id="22-2"`):]
-	bob = bob[:strings.Index(bob, "</tr>")]
-	if strings.Contains(bob, `data-action="resend"`) || !strings.Contains(bob, `data-action="revoke"`) {
-		t.Errorf("accepted invitation row: want Revoke but no Re-send:\n%s", bob)
+	if strings.Contains(html, "Diagnostics") {
+		t.Error("the page offers diagnostics although the server has none")
+	}
+	bob := row(html, "22-2")
+	if !strings.Contains(bob, `data-action="resend" data-force="true"`) || !strings.Contains(bob, `data-action="revoke"`) {
+		t.Errorf("accepted invitation row: want Revoke and a Re-send that asks for force:\n%s", bob)
+	}
+	if alice := row(html, "11-1"); strings.Contains(alice, "data-force") {
+		t.Errorf("a pending invitation's Re-send asks for force:\n%s", alice)
+	}
+}
+
+// row returns the table row of one invitation.
+func row(html, id string) string {
+	i := strings.Index(html, `data-id="`+id+`"`)
+	if i < 0 {
+		return ""
+	}
+	r := html[i:]
+	return r[:strings.Index(r, "</tr>")]
+}
+
+func TestPageShowsSendingAndUse(t *testing.T) {
+	s, f := newTestServer(t, func(o *web.Options) {
+		o.Diagnostics = func(io.Writer) error { return nil }
+	})
+	seed(f)
+	// Dan's re-send waits for the lock: the expiry of the sending it
+	// replaces is not shown.
+	f.add(bridge.Invitation{SmartlockID: 22, AccountUserID: 8, Name: "Dan", Email: "dan@example.com", Status: bridge.StatusSending,
+		Send: 2, ResendCount: 1, SentAt: fakeNow.Add(-30 * time.Hour), ConfirmedAt: fakeNow.Add(-30 * time.Hour),
+		ExpiresAt: fakeNow.Add(18 * time.Hour), LastUsedAt: fakeNow.Add(-5 * time.Hour),
+		History: []bridge.HistoryEntry{
+			{At: fakeNow.Add(-6 * time.Hour), Event: bridge.EventEvidence, Actor: "sync", Detail: "lockCount 0 → 1"},
+			{At: fakeNow.Add(-5 * time.Hour), Event: bridge.EventUsed, Actor: "sync", Detail: "unlock by app at 2026-05-04T07:00:00Z"},
+			{At: fakeNow.Add(-time.Hour), Event: bridge.EventSkipped, Actor: "scheduler", Detail: "automatic re-send skipped: lockCount 1"},
+		}})
+	html := do(t, s.Handler(), "GET", "/", "").Body.String()
+	dan := row(html, "22-8")
+	for _, want := range []string{
+		`<span class="badge sending">Sending</span><span class="status-note">waiting for the lock</span>`,
+		`<td class="expires" data-label="Expires"><span class="muted">—</span></td>`,
+		`<td class="used" data-label="Last used"><time datetime="2026-05-04T07:00:00Z">5 h ago</time></td>`,
+		`data-action="resend" data-id="22-8"`,
+	} {
+		if !strings.Contains(dan, want) {
+			t.Errorf("Dan's row lacks %q:\n%s", want, dan)
+		}
+	}
+	if !strings.Contains(html, `<a class="topbar-link" href="api/v1/diagnostics" download`) {
+		t.Error("the page does not offer the diagnostics download")
+	}
+	if strings.Contains(row(html, "11-3"), "status-note") {
+		t.Error("an expired row shows a status note")
+	}
+
+	history := do(t, s.Handler(), "GET", "/partials/invitations/22-8", "").Body.String()
+	for _, want := range []string{
+		`<span class="badge sending">Sending</span> <span class="muted">(waiting for the lock)</span>`,
+		`<dt>Last used</dt><dd><time datetime="2026-05-04T07:00:00Z">5 h ago</time></dd>`,
+		`<li class="ev-evidence"><time datetime="2026-05-04T06:00:00Z" data-absolute>6 h ago</time> <strong>Seen in Nuki Web</strong> — lockCount 0 → 1`,
+		`<strong>Used the lock</strong> — unlock by app at 2026-05-04T07:00:00Z`,
+		`<strong>Skipped</strong> — automatic re-send skipped: lockCount 1`,
+	} {
+		if !strings.Contains(history, want) {
+			t.Errorf("Dan's history lacks %q:\n%s", want, history)
+		}
+	}
+	if strings.Contains(history, "the lock confirmed it") {
+		t.Error("the history shows the confirmation of the sending a re-send replaces")
+	}
+	alice := do(t, s.Handler(), "GET", "/partials/invitations/11-1", "").Body.String()
+	if !strings.Contains(alice, `<dt>Last used</dt><dd><span class="muted">not seen yet</span></dd>`) {
+		t.Errorf("a never used invitation's history does not say so:\n%s", alice)
 	}
 }
 
 func TestPageFilters(t *testing.T) {
 	s, f := newTestServer(t, nil)
 	seed(f)
-	rec := do(t, s.Handler(), "GET", "/?status=pending,expiring_soon,failed&lock=11&q=ali", "")
+	rec := do(t, s.Handler(), "GET", "/?status=sending,pending,expiring_soon,failed&lock=11&q=ali", "")
 	html := rec.Body.String()
-	if !strings.Contains(html, `<option value="pending,expiring_soon,failed" selected>Open</option>`) ||
+	if !strings.Contains(html, `<option value="sending,pending,expiring_soon,failed" selected>Open</option>`) ||
 		!strings.Contains(html, `<option value="11" selected>Front door</option>`) || !strings.Contains(html, `value="ali"`) {
 		t.Error("the filters do not show what was asked")
 	}
-	if want := (bridge.Filter{Statuses: []bridge.Status{"pending", "expiring_soon", "failed"}, SmartlockID: 11, Text: "ali"}); f.lastFilter.Text != want.Text ||
-		f.lastFilter.SmartlockID != want.SmartlockID || len(f.lastFilter.Statuses) != 3 {
+	if want := (bridge.Filter{Statuses: bridge.OpenStatuses, SmartlockID: 11, Text: "ali"}); f.lastFilter.Text != want.Text ||
+		f.lastFilter.SmartlockID != want.SmartlockID || !slices.Equal(f.lastFilter.Statuses, want.Statuses) {
 		t.Errorf("filter %+v, want %+v", f.lastFilter, want)
 	}
 	if strings.Contains(html, `data-id="11-3"`) || !strings.Contains(html, `data-id="11-1"`) {
@@ -198,7 +272,7 @@ func TestPageEmptyStates(t *testing.T) {
 				seed(f)
 			}
 			html := do(t, s.Handler(), "GET", tt.target, "").Body.String()
-			if !strings.Contains(html, `<tr class="empty"><td colspan="7">`+tt.want+`</td></tr>`) {
+			if !strings.Contains(html, `<tr class="empty"><td colspan="8">`+tt.want+`</td></tr>`) {
 				t.Errorf("the empty table does not say %q", tt.want)
 			}
 		})

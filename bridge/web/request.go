@@ -20,6 +20,9 @@ const maxBody = 64 << 10
 // resendBody is the optional JSON of a re-send.
 type resendBody struct {
 	Delivery bridge.Delivery `json:"delivery"`
+	// Force re-sends an accepted invitation too; without it the Service
+	// refuses (409).
+	Force bool `json:"force"`
 }
 
 // errBody marks a body that could not be read; its text is for the user.

@@ -30,6 +30,7 @@ func (s *Server) routeTable() []route {
 		{Method: "GET", Path: "/api/v1/state", Handle: s.state},
 		{Method: "GET", Path: "/api/v1/events", Handle: s.events},
 		{Method: "GET", Path: "/api/v1/backup", Handle: s.backup},
+		{Method: "GET", Path: "/api/v1/diagnostics", Handle: s.diagnostics},
 		{Method: "GET", Path: "/{$}", Handle: s.index},
 		{Method: "GET", Path: "/partials/invitations", Handle: s.rowsPartial},
 		{Method: "GET", Path: "/partials/invitations/{id}", Handle: s.historyPartial},

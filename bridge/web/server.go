@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -70,6 +71,12 @@ type Options struct {
 	// file at path (bolt.Store.BackupFile); GET /api/v1/backup then offers
 	// it as a download. Nil: that route answers 403.
 	Backup func(path string) error
+
+	// Diagnostics, when set, writes the diagnostics bundle to w: a JSON
+	// document with every secret and personal datum removed. GET
+	// /api/v1/diagnostics then offers it as a download. Nil: that route
+	// answers 404.
+	Diagnostics func(w io.Writer) error
 
 	// Extra handlers served next to ours, keyed by ServeMux pattern
 	// ("POST /webhook/nuki"). They bypass access control.

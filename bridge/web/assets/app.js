@@ -334,10 +334,19 @@
           await showDetails(id);
           break;
         case "resend":
-          if (!await confirmAction("Re-send the invitation?",
-            `${who} gets a new invite code; the old one stops working.`, "Re-send")) break;
-          await api("POST", path + "/resend");
-          say(`Invitation re-sent to ${who}.`);
+          // An accepted invitation is re-sent only on purpose: the guest
+          // loses the key they use until they redeem the new code.
+          if (btn.dataset.force) {
+            if (!await confirmAction("Re-send an accepted invitation?",
+              `${who} already uses this key. A re-send deletes it: ${who} cannot open the lock until they redeem the new code.`,
+              "Re-send anyway", true)) break;
+            await api("POST", path + "/resend", { force: true });
+          } else {
+            if (!await confirmAction("Re-send the invitation?",
+              `${who} gets a new invite code; the old one stops working.`, "Re-send")) break;
+            await api("POST", path + "/resend");
+          }
+          say(`Re-sending to ${who}: waiting for the lock.`);
           await refresh();
           break;
         case "revoke":
