@@ -24,6 +24,7 @@ Usage:
   nuki-invites demo                       run it against a simulated Nuki Web, on embedded defaults
   nuki-invites simulate [--addr A]        serve a simulated Nuki Web API
   nuki-invites backup FILE                copy the database to FILE (hot, while the daemon runs)
+  nuki-invites diagnostics FILE           write a diagnostics bundle to FILE (no names, e-mails, codes)
   nuki-invites template preview NAME      print a rendered email template (--lang de)
   nuki-invites addon                      run as a Home Assistant add-on (reads /data/options.json)
   nuki-invites healthcheck                exit 0 when the local daemon answers /healthz
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return simulateCommand(ctx, args, stdout, stderr)
 	case "backup":
 		return backupCommand(ctx, args, stdout, stderr)
+	case "diagnostics":
+		return diagnosticsCommand(ctx, args, stdout, stderr)
 	case "template":
 		return templateCommand(args, stdout, stderr)
 	case "addon":
