@@ -133,14 +133,26 @@ func TestSyncFaults(t *testing.T) {
 }
 
 // BenchmarkSync syncs 200 locks, 5,000 users and 10,000 app authorizations
-// from the simulator over loopback into a fresh bbolt file, then again with
-// nothing changed. It reports HTTP calls per sync, write transactions of the
-// unchanged sync and the database size.
+// (3,000 of them used, each with an entry in the activity log) from the
+// simulator over loopback into a fresh bbolt file, then again with nothing
+// changed, once with a Nuki Web that pages users and once with one that
+// ignores offset and limit. It reports HTTP calls per sync (the activity-log
+// read included), write transactions of the unchanged sync and the database
+// size.
 func BenchmarkSync(b *testing.B) {
-	sim := nukisim.New(nukisim.Options{Token: "test-token"})
-	if _, err := sim.Seed(nukisim.SeedOptions{Locks: 200, Users: 5000, Auths: 10000, Accepted: 3000}); err != nil {
-		b.Fatal(err)
+	for _, paging := range []struct {
+		name   string
+		ignore bool
+	}{{"paged", false}, {"not-paged", true}} {
+		sim := nukisim.New(nukisim.Options{Token: "test-token", IgnoreUserPaging: paging.ignore})
+		if _, err := sim.Seed(nukisim.SeedOptions{Locks: 200, Users: 5000, Auths: 10000, Accepted: 3000}); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(paging.name, func(b *testing.B) { benchmarkSync(b, sim) })
 	}
+}
+
+func benchmarkSync(b *testing.B, sim *nukisim.Sim) {
 	ctx := context.Background()
 	b.Run("first", func(b *testing.B) {
 		var calls int
