@@ -163,12 +163,13 @@ func (s *Service) diff(snap Snapshot, entries []LogEntry, now time.Time) *change
 		}
 	}
 
+	// The invitations are changed as copies of the stored ones; they share
+	// the history's and Deleting's backing arrays, which are only ever
+	// appended to or replaced, never written in place.
 	for id, a := range byInvite {
 		inv, known := st.Invitations[id]
 		if !known {
 			inv = s.adopt(a, now)
-		} else {
-			inv = inv.Clone()
 		}
 		old, hadOld := st.Auths[a.ID]
 		types := s.observe(&inv, a, old, hadOld, locks, users, now)
@@ -195,7 +196,6 @@ func (s *Service) diff(snap Snapshot, entries []LogEntry, now time.Time) *change
 		if _, ok := byInvite[id]; ok {
 			continue
 		}
-		inv = inv.Clone()
 		var types []EventType
 		if inv.AuthID != "" && inv.RevokedAt.IsZero() && !inv.Replacing {
 			inv.RevokedAt, inv.AuthID = now, ""
@@ -213,14 +213,20 @@ func (s *Service) diff(snap Snapshot, entries []LogEntry, now time.Time) *change
 }
 
 // forgetDeleted drops the authorizations a delete was asked for that Nuki
-// Web no longer lists, and reports whether any was dropped.
+// Web no longer lists, and reports whether any was dropped. It leaves the
+// old slice as it was: the stored invitation may share it.
 func forgetDeleted(inv *Invitation, listed map[string]bool) bool {
-	n := len(inv.Deleting)
-	inv.Deleting = slices.DeleteFunc(inv.Deleting, func(id string) bool { return !listed[id] })
-	if len(inv.Deleting) == 0 {
-		inv.Deleting = nil
+	var kept []string
+	for _, id := range inv.Deleting {
+		if listed[id] {
+			kept = append(kept, id)
+		}
 	}
-	return len(inv.Deleting) != n
+	if len(kept) == len(inv.Deleting) {
+		return false
+	}
+	inv.Deleting = kept
+	return true
 }
 
 // mirror compares what Nuki Web lists with what is stored: it returns the
