@@ -51,6 +51,16 @@ func (inv *Invitation) claimResend(now time.Time, d Delivery) {
 	inv.FailedAt, inv.LastError, inv.Attempts = time.Time{}, "", 0
 }
 
+// deleteWaitSince is when a re-send began to wait for the old authorization
+// to go: its delete, or, while an earlier change keeps the lock busy and the
+// delete could not be asked for yet, the re-send itself.
+func (inv *Invitation) deleteWaitSince() time.Time {
+	if !inv.DeleteRequestedAt.IsZero() {
+		return inv.DeleteRequestedAt
+	}
+	return inv.LastResendAt
+}
+
 // waitingFor says what a sending or re-send waits for, for errors and pages.
 func (inv *Invitation) waitingFor() string {
 	switch {
@@ -301,7 +311,7 @@ func (s *Service) followUp(ctx context.Context, mode followMode) error {
 			}
 			looked++
 			errs = append(errs, s.checkConfirmed(ctx, id, mode == followRetry))
-		case inv.PrevAuthID != "" && !inv.DeleteRequestedAt.IsZero() && !now.Before(inv.DeleteRequestedAt.Add(s.opts.ConfirmTimeout)):
+		case inv.PrevAuthID != "" && inv.FailedAt.IsZero() && !now.Before(inv.deleteWaitSince().Add(s.opts.ConfirmTimeout)):
 			inv = inv.Clone()
 			inv.DeleteRequestedAt = time.Time{} // the retry asks again
 			errs = append(errs, s.failSending(ctx, inv, now, "", fmt.Errorf(

@@ -247,3 +247,27 @@ func TestRevokeWhileTheLockStillListsIt(t *testing.T) {
 		t.Errorf("after the delete: %s, deleting %v", got.Status, got.Deleting)
 	}
 }
+
+func TestAResendStuckBehindABusyLockFailsInTime(t *testing.T) {
+	h := newHarness(t, bridge.Options{ConfirmTimeout: time.Hour})
+	inv := h.create(bridge.DeliveryNuki, 100)[0]
+	h.sync()
+	for id, a := range h.nuki.auths {
+		a.OperationID = "an-earlier-change" // the lock never carries it out
+		h.nuki.auths[id] = a
+	}
+	if _, err := h.svc.Resend(context.Background(), inv.ID, bridge.ResendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Hour)
+	if err := h.svc.FollowUp(context.Background()); err != nil && !strings.Contains(err.Error(), "has not deleted") {
+		t.Fatal(err)
+	}
+	got := h.get(inv.ID)
+	if got.Status != bridge.StatusFailed || !strings.Contains(got.LastError, "has not deleted") {
+		t.Errorf("%s %q, want failed: the lock has not deleted the old authorization", got.Status, got.LastError)
+	}
+	if h.nuki.Emails() != 1 || len(h.nuki.deleted) != 0 {
+		t.Errorf("%d emails, %d deletes; want 1 and 0", h.nuki.Emails(), len(h.nuki.deleted))
+	}
+}
