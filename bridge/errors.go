@@ -23,6 +23,9 @@ var (
 	// ErrBusy: an earlier change to the same authorization is still being
 	// carried out by the lock; the same request may succeed later.
 	ErrBusy = errors.New("busy with an earlier change")
+	// ErrStore: the database could not be written; nothing of the change
+	// was kept.
+	ErrStore = errors.New("the database could not be written")
 )
 
 // Kinds of failure when talking to Nuki Web. A *NukiError wraps exactly one.

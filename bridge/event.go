@@ -76,10 +76,17 @@ const (
 	SyncAuthError   SyncStatus = "auth_error"
 	SyncRateLimited SyncStatus = "rate_limited"
 	SyncUnreachable SyncStatus = "unreachable"
+	// SyncStoreError: Nuki Web answered, but the database could not be
+	// written (a full disk, a damaged file).
+	SyncStoreError SyncStatus = "store_error"
+	// SyncHeld: the sync would have closed an unusual share of the open
+	// invitations at once; it is held until the next sync agrees or the
+	// user confirms (Service.ConfirmHeldSync).
+	SyncHeld SyncStatus = "held"
 )
 
 // SyncStatuses lists every sync status.
-var SyncStatuses = []SyncStatus{SyncOK, SyncRunning, SyncAuthError, SyncRateLimited, SyncUnreachable}
+var SyncStatuses = []SyncStatus{SyncOK, SyncRunning, SyncAuthError, SyncRateLimited, SyncUnreachable, SyncStoreError, SyncHeld}
 
 // SyncState is the bridge's own state, shown as the bridge device.
 type SyncState struct {

@@ -295,7 +295,7 @@ func (s *Service) commit(ctx context.Context, c *change) error {
 		return nil
 	}
 	if err := s.store.Commit(ctx, c.batch); err != nil {
-		return fmt.Errorf("saving to the database: %w", err)
+		return fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	b := &c.batch
 	s.mu.Lock()

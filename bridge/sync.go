@@ -119,6 +119,8 @@ func syncStatusOf(err error) SyncStatus {
 		return SyncAuthError
 	case errors.Is(err, ErrNukiRateLimited):
 		return SyncRateLimited
+	case errors.Is(err, ErrStore):
+		return SyncStoreError
 	}
 	return SyncUnreachable
 }
