@@ -92,6 +92,10 @@ type Service struct {
 	// logSince is where the next activity-log read starts; zero before
 	// the first. Guarded by syncing.
 	logSince time.Time
+	// held lists the invitations a held sync would have closed; heldOK
+	// says the user confirmed it. Guarded by syncing.
+	held   []InviteID
+	heldOK bool
 
 	syncNow chan struct{}
 }
@@ -260,6 +264,8 @@ func notFound(id InviteID) error {
 type change struct {
 	batch  Batch
 	events []Event
+	// closing lists the open invitations a sync found gone from Nuki Web.
+	closing []InviteID
 }
 
 // put stages an invitation and the events about it. A code that can no

@@ -3,8 +3,10 @@ package bridge_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -812,4 +814,72 @@ func TestASlowNukiDoesNotHoldUpCommands(t *testing.T) {
 	if got := h.get(inv.ID); got.Status != bridge.StatusPending {
 		t.Errorf("after the slow sync: %s, want pending", got.Status)
 	}
+}
+
+func TestASyncThatWouldRevokeEverythingIsHeld(t *testing.T) {
+	setup := func(t *testing.T) *harness {
+		h := newHarness(t, bridge.Options{})
+		for i := range 10 {
+			_, err := h.svc.Create(context.Background(), bridge.CreateRequest{Email: fmt.Sprintf("g%d@example.com", i),
+				Name: "Guest", SmartlockIDs: []int64{100}})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.sync()
+		return h
+	}
+	revoked := func(h *harness) int { return h.svc.SyncState().Counts[bridge.StatusRevoked] }
+
+	t.Run("held, then carried out when the next sync agrees", func(t *testing.T) {
+		h := setup(t)
+		saved := maps.Clone(h.nuki.auths)
+		clear(h.nuki.auths) // one bad answer: an empty account
+		h.rec.take()
+		h.sync()
+		st := h.svc.SyncState()
+		if st.Status != bridge.SyncHeld || !strings.Contains(st.LastError, "10 of 10") || revoked(h) != 0 {
+			t.Fatalf("after the empty answer: %s %q, %d revoked; want held, nothing revoked", st.Status, st.LastError, revoked(h))
+		}
+		if ev := h.rec.take(); len(ev) != 0 {
+			t.Errorf("a held sync emitted %v", ev)
+		}
+		maps.Copy(h.nuki.auths, saved) // the glitch is over
+		h.sync()
+		if st := h.svc.SyncState(); st.Status != bridge.SyncOK || revoked(h) != 0 {
+			t.Errorf("after a good answer: %s, %d revoked", st.Status, revoked(h))
+		}
+		clear(h.nuki.auths) // really gone this time: two syncs agree
+		h.sync()
+		h.sync()
+		if revoked(h) != 10 {
+			t.Errorf("%d revoked after two syncs agreed, want 10", revoked(h))
+		}
+	})
+	t.Run("carried out when the user confirms", func(t *testing.T) {
+		h := setup(t)
+		clear(h.nuki.auths)
+		h.sync()
+		if err := h.svc.ConfirmHeldSync(); err != nil {
+			t.Fatal(err)
+		}
+		h.sync()
+		if revoked(h) != 10 || h.svc.SyncState().Status != bridge.SyncOK {
+			t.Errorf("%d revoked, status %s after the confirmation", revoked(h), h.svc.SyncState().Status)
+		}
+		if err := h.svc.ConfirmHeldSync(); !errors.Is(err, bridge.ErrConflict) {
+			t.Errorf("confirming with nothing held: %v", err)
+		}
+	})
+	t.Run("a few deleted in Nuki Web go at once", func(t *testing.T) {
+		h := setup(t)
+		for id := range h.nuki.auths {
+			delete(h.nuki.auths, id)
+			break
+		}
+		h.sync()
+		if revoked(h) != 1 || h.svc.SyncState().Status != bridge.SyncOK {
+			t.Errorf("%d revoked, status %s", revoked(h), h.svc.SyncState().Status)
+		}
+	})
 }

@@ -84,7 +84,16 @@ func (s *Service) Sync(ctx context.Context) error {
 	s.op.Lock()
 	defer s.op.Unlock()
 	if err == nil {
-		err = s.commit(ctx, s.diff(snap, entries, s.now()))
+		c := s.diff(snap, entries, s.now())
+		if reason := s.hold(c); reason != "" {
+			s.log.Warn("sync held", "closing", len(c.closing))
+			s.setSync(func(st *SyncState) {
+				st.Status = SyncHeld
+				st.LastError = reason
+			})
+			return nil
+		}
+		err = s.commit(ctx, c)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -110,6 +119,66 @@ func (s *Service) Sync(ctx context.Context) error {
 	if err := s.followUp(ctx, followAfterMap); err != nil {
 		s.log.Warn("carrying on after the sync", "err", err)
 	}
+	return nil
+}
+
+// Holding a sync: one that would close at least holdMin open invitations,
+// and more than holdShare of them, at once is not carried out until the next
+// sync finds the same or the user confirms. One bad answer from Nuki Web (an
+// empty account) must not revoke everything.
+const (
+	holdMin   = 5
+	holdShare = 0.2
+)
+
+// hold decides whether the change c of a sync is held, and says why; ""
+// carries it out. Call with s.syncing and s.op held.
+func (s *Service) hold(c *change) string {
+	open := 0
+	now := s.opts.Now()
+	for _, inv := range s.state.Invitations {
+		if inv.StatusAt(now, s.opts.ReminderBefore).Open() {
+			open++
+		}
+	}
+	closing := slices.Clone(c.closing)
+	slices.Sort(closing)
+	unusual := len(closing) >= holdMin && float64(len(closing)) > holdShare*float64(open)
+	agreed := s.heldOK || len(s.held) > 0 && isSubset(closing, s.held)
+	if !unusual || agreed {
+		s.held, s.heldOK = nil, false
+		return ""
+	}
+	s.held = closing
+	return fmt.Sprintf("this sync would revoke %d of %d open invitations at once, whose authorizations Nuki Web no longer lists; "+
+		"nothing was changed. The next sync carries it out if Nuki Web still agrees, or confirm it now", len(closing), open)
+}
+
+// isSubset reports whether every id of a (sorted) is in b (sorted).
+func isSubset(a, b []InviteID) bool {
+	for _, id := range a {
+		if _, ok := slices.BinarySearch(b, id); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// ConfirmHeldSync carries out a held sync: the user has checked that the
+// invitations it would revoke are really gone. It asks for a sync, which
+// then revokes them; without a held sync it does nothing and returns
+// ErrConflict.
+func (s *Service) ConfirmHeldSync() error {
+	s.mu.RLock()
+	held := s.sync.Status == SyncHeld
+	s.mu.RUnlock()
+	if !held {
+		return fmt.Errorf("%w: no sync is held", ErrConflict)
+	}
+	s.syncing.Lock()
+	s.heldOK = true
+	s.syncing.Unlock()
+	s.RequestSync()
 	return nil
 }
 
@@ -200,6 +269,9 @@ func (s *Service) diff(snap Snapshot, entries []LogEntry, now time.Time) *change
 		}
 		var types []EventType
 		if inv.AuthID != "" && inv.RevokedAt.IsZero() && !inv.Replacing {
+			if inv.StatusAt(now, s.opts.ReminderBefore).Open() {
+				c.closing = append(c.closing, id)
+			}
 			inv.RevokedAt, inv.AuthID = now, ""
 			inv.record(now, EventRevoked, "sync", "the authorization was deleted in Nuki Web")
 		}
