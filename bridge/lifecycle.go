@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/mail"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -15,6 +16,26 @@ import (
 var Languages = []string{"en", "de", "es", "fr", "it", "nl", "cs", "sk"}
 
 const maxAuthName = 32 // Nuki's limit for an authorization's name
+
+// Limits of a create request, checked before anything is echoed, logged or
+// sent: an e-mail address is at most 254 characters (RFC 5321), and no
+// account has more locks than one request may name.
+const (
+	maxEmail           = 254
+	maxName            = 100
+	maxRequestID       = 128
+	MaxLocksPerRequest = 200
+)
+
+// quote quotes the start of a value for an error message, at most 40
+// characters of it.
+func quote(s string) string {
+	const max = 40
+	if utf8.RuneCountInString(s) <= max {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(string([]rune(s)[:max])) + "…"
+}
 
 // Check normalises a create request (trims, lower-cases the language, fills
 // in the defaults) and checks everything that needs no Nuki Web account: the
@@ -33,39 +54,50 @@ func (r *CreateRequest) problems() []string {
 	r.RequestID = strings.TrimSpace(r.RequestID)
 	r.Email = strings.TrimSpace(r.Email)
 	r.Name = strings.TrimSpace(r.Name)
-	if len(r.RequestID) > 128 {
-		bad("request_id must be at most 128 characters")
+	if len(r.RequestID) > maxRequestID {
+		bad("request_id must be at most %d characters", maxRequestID)
 	}
-	if r.Email == "" {
+	switch {
+	case r.Email == "":
 		bad("email is required")
-	} else if a, err := mail.ParseAddress(r.Email); err != nil || a.Address != r.Email ||
-		!strings.Contains(r.Email[strings.LastIndex(r.Email, "@"):], ".") {
-		bad("email %q is not an email address like guest@example.com", r.Email)
+	case len(r.Email) > maxEmail:
+		bad("email must be at most %d characters", maxEmail)
+	default:
+		if a, err := mail.ParseAddress(r.Email); err != nil || a.Address != r.Email ||
+			!strings.Contains(r.Email[strings.LastIndex(r.Email, "@"):], ".") {
+			bad("email %s is not an email address like guest@example.com", quote(r.Email))
+		}
 	}
 	if r.Name == "" {
 		bad("name is required")
-	} else if utf8.RuneCountInString(r.Name) > 100 {
-		bad("name must be at most 100 characters")
+	} else if utf8.RuneCountInString(r.Name) > maxName {
+		bad("name must be at most %d characters", maxName)
 	}
 	r.Language = strings.ToLower(strings.TrimSpace(r.Language))
 	if r.Language == "" {
 		r.Language = "en"
 	} else if !slices.Contains(Languages, r.Language) {
-		bad("language %q is not one of %s", r.Language, strings.Join(Languages, ", "))
+		bad("language %s is not one of %s", quote(r.Language), strings.Join(Languages, ", "))
 	}
 	if r.Delivery == "" {
 		r.Delivery = DeliveryNuki
 	} else if !r.Delivery.Valid() {
-		bad("delivery %q must be \"nuki\" or \"custom\"", r.Delivery)
+		bad("delivery %s must be \"nuki\" or \"custom\"", quote(string(r.Delivery)))
 	}
-	if len(r.SmartlockIDs) == 0 {
+	switch n := len(r.SmartlockIDs); {
+	case n == 0:
 		bad("smartlock_ids must name at least one lock")
-	}
-	for i, id := range r.SmartlockIDs {
-		if id <= 0 {
-			bad("smartlock_ids: %d is not a lock id", id)
-		} else if slices.Contains(r.SmartlockIDs[:i], id) {
-			bad("smartlock_ids: %d is listed twice", id)
+	case n > MaxLocksPerRequest:
+		bad("smartlock_ids names %d locks; at most %d in one request", n, MaxLocksPerRequest)
+	default:
+		seen := make(map[int64]bool, n)
+		for _, id := range r.SmartlockIDs {
+			if id <= 0 {
+				bad("smartlock_ids: %d is not a lock id", id)
+			} else if seen[id] {
+				bad("smartlock_ids: %d is listed twice", id)
+			}
+			seen[id] = true
 		}
 	}
 	return append(problems, r.Access.problems()...)
@@ -77,6 +109,9 @@ func (s *Service) validate(r *CreateRequest) error {
 	problems := r.problems()
 	s.mu.RLock()
 	for _, id := range r.SmartlockIDs {
+		if len(r.SmartlockIDs) > MaxLocksPerRequest {
+			break
+		}
 		if _, ok := s.state.Locks[id]; !ok && id > 0 {
 			problems = append(problems, fmt.Sprintf("lock %d is not in the Nuki Web account (sync first, or check the id)", id))
 		}

@@ -72,7 +72,7 @@ func parseRFC3339(field, s string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%s %q must be an RFC 3339 time such as 2026-05-01T18:00:00+02:00", field, s)
+		return time.Time{}, fmt.Errorf("%s %s must be an RFC 3339 time such as 2026-05-01T18:00:00+02:00", field, quote(s))
 	}
 	return t, nil
 }
@@ -98,13 +98,16 @@ func parseWeekdays(raw json.RawMessage) (int, error) {
 		return mask, nil
 	}
 	var names []string
+	if len(raw) > 256 {
+		return 0, errors.New("allowed_weekdays must name at most the seven days of the week")
+	}
 	if err := json.Unmarshal(raw, &names); err != nil {
 		return 0, errors.New(`allowed_weekdays must be a list such as ["mon","tue"] or Nuki's bitmask (64 = Monday … 1 = Sunday)`)
 	}
 	for _, n := range names {
 		bit, ok := weekdayBits[strings.ToLower(strings.TrimSpace(n))]
 		if !ok {
-			return 0, fmt.Errorf("allowed_weekdays: %q is not one of mon, tue, wed, thu, fri, sat, sun", n)
+			return 0, fmt.Errorf("allowed_weekdays: %s is not one of mon, tue, wed, thu, fri, sat, sun", quote(n))
 		}
 		mask |= bit
 	}
@@ -120,7 +123,7 @@ func parseClock(field, s string) (int, error) {
 	hh, err1 := strconv.Atoi(h)
 	mm, err2 := strconv.Atoi(m)
 	if !ok || err1 != nil || err2 != nil || len(h) != 2 || len(m) != 2 || hh < 0 || hh > 23 || mm < 0 || mm > 59 {
-		return 0, fmt.Errorf("%s %q must be a time of day as HH:MM, e.g. 08:30", field, s)
+		return 0, fmt.Errorf("%s %s must be a time of day as HH:MM, e.g. 08:30", field, quote(s))
 	}
 	return hh*60 + mm, nil
 }

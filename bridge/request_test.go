@@ -68,3 +68,44 @@ func TestCreateRequestCheckNamesEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+func TestLongValuesAreNeverEchoed(t *testing.T) {
+	long := strings.Repeat("x", 1<<20)
+	tests := []struct {
+		name string
+		body string
+	}{
+		{"email", `{"email":"` + long + `@example.com","name":"A","smartlock_ids":[1]}`},
+		{"language", `{"email":"a@example.com","name":"A","language":"` + long + `","smartlock_ids":[1]}`},
+		{"weekdays", `{"email":"a@example.com","name":"A","smartlock_ids":[1],"allowed_weekdays":["` + long + `"]}`},
+		{"time", `{"email":"a@example.com","name":"A","smartlock_ids":[1],"allowed_from_time":"` + long + `"}`},
+		{"date", `{"email":"a@example.com","name":"A","smartlock_ids":[1],"allowed_from":"` + long + `"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r bridge.CreateRequest
+			err := json.Unmarshal([]byte(tt.body), &r)
+			if err == nil {
+				err = r.Check()
+			}
+			if !errors.Is(err, bridge.ErrInvalid) {
+				t.Fatalf("error %v, want ErrInvalid", err)
+			}
+			if len(err.Error()) > 400 {
+				t.Errorf("the error is %d bytes long; it must quote at most a short prefix", len(err.Error()))
+			}
+		})
+	}
+}
+
+func TestTooManyLocksAreRefusedQuickly(t *testing.T) {
+	ids := make([]int64, 1_000_000)
+	for i := range ids {
+		ids[i] = int64(i + 1)
+	}
+	r := bridge.CreateRequest{Email: "a@example.com", Name: "A", SmartlockIDs: ids}
+	err := r.Check()
+	if !errors.Is(err, bridge.ErrInvalid) || !strings.Contains(err.Error(), "at most 200") {
+		t.Errorf("error %v, want a refusal naming the limit", err)
+	}
+}
