@@ -311,6 +311,23 @@ func TestConfigYAMLOptionsMatchTheMapping(t *testing.T) {
 	}
 }
 
+// TestConfigYAMLAgreesWithTheDaemonsLimits checks that the Supervisor's
+// schema turns away what bridge/config rejects: the broker schemes and the
+// range of auto_resend_max.
+func TestConfigYAMLAgreesWithTheDaemonsLimits(t *testing.T) {
+	_, schema := optionSchema(t)
+	if got, want := schema["auto_resend_max"], fmt.Sprintf("int(0,%d)", config.MaxAutoResend); got != want {
+		t.Errorf("auto_resend_max is %s in config.yaml, want %s as the daemon checks", got, want)
+	}
+	m := regexp.MustCompile(`^match\(\^\(([a-z|]+)\)://`).FindStringSubmatch(schema[optMQTTURL])
+	if m == nil {
+		t.Fatalf("mqtt_url's schema %s does not start with a list of schemes", schema[optMQTTURL])
+	}
+	if got, want := slices.Sorted(slices.Values(strings.Split(m[1], "|"))), slices.Sorted(slices.Values(config.MQTTSchemes())); !slices.Equal(got, want) {
+		t.Errorf("mqtt_url's schema allows %v, the daemon %v", got, want)
+	}
+}
+
 // environFor runs Environment on options and parses the result like the
 // daemon does.
 func environFor(t *testing.T, options map[string]any, o Options) (config.Config, error) {

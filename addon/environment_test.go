@@ -196,6 +196,13 @@ func TestEnvironmentRejectsBadOptions(t *testing.T) {
 		{"SMTP without sender", map[string]any{"nuki_api_token": "t", "smtp_url": "smtp://me:s3cret@mail:587"}, []string{"option smtp_from is required"}, "s3cret"},
 		{"broker login without broker", map[string]any{"nuki_api_token": "t", "mqtt_username": "u", "mqtt_password": "hunter2"}, []string{"mqtt_username", "mqtt_url"}, "hunter2"},
 		{"token of the wrong type", map[string]any{"nuki_api_token": 12345}, []string{"option nuki_api_token", "must be text"}, "12345"},
+		{"schedule too frequent", map[string]any{"nuki_api_token": "t", "reminder_schedule": "@every 10s"}, []string{`option reminder_schedule: "@every 10s" runs every 10s; at most once a minute`}, ""},
+		{"schedule that never runs", map[string]any{"nuki_api_token": "t", "reminder_schedule": "0 0 30 2 *"}, []string{`option reminder_schedule: "0 0 30 2 *" never runs`}, ""},
+		{"too many re-sends", map[string]any{"nuki_api_token": "t", "auto_resend_max": 11}, []string{"option auto_resend_max: must be a whole number from 0 to 10, not 11"}, ""},
+		{"broker port out of range", map[string]any{"nuki_api_token": "t", "mqtt_url": "tcp://user:hunter2@broker:99999"}, []string{`option mqtt_url: "tcp://user:xxxxx@broker:99999" has the port "99999"; a port is a number from 1 to 65535`}, "hunter2"},
+		{"broker URL with a mistyped scheme", map[string]any{"nuki_api_token": "t", "mqtt_url": "mqtt//user:hunter2@broker"}, []string{`option mqtt_url: "mqtt//user:xxxxx@broker" has no scheme`}, "hunter2"},
+		{"broker URL without port", map[string]any{"nuki_api_token": "t", "mqtt_url": "tcp://broker"}, []string{`option mqtt_url: "tcp://broker" has no port`}, ""},
+		{"SMTP port out of range", map[string]any{"nuki_api_token": "t", "smtp_url": "smtp://me:s3cret@mail:99999", "smtp_from": "a@b.c"}, []string{`option smtp_url: the URL has the port "99999"`}, "s3cret"},
 		{"every problem at once", map[string]any{"nuki_api_token": "t", "sync_interval": "soon", "ha_retention": "forever"}, []string{"option sync_interval", "option ha_retention"}, ""},
 	}
 	for _, tt := range tests {

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
+	"github.com/nuki-invites/nuki-invites/bridge/config"
 )
 
 // kind says how an option's JSON value is checked and written to the
@@ -22,10 +21,10 @@ const (
 	text          kind = iota // a string, written as is
 	secret                    // a string that is never shown in a message
 	flag                      // true or false
-	count                     // a whole number, 0 or more
+	resends                   // a whole number from 0 to config.MaxAutoResend
 	duration                  // a positive Go duration such as 48h or 1h30m
 	durationOrOff             // a duration, or 0 for off
-	schedule                  // a five-field cron schedule
+	schedule                  // a cron schedule that runs at most once a minute
 	zone                      // an IANA time zone name
 	level                     // debug, info, warn or error
 	brokerURL                 // tcp://host:1883, ssl://host:8883, …
@@ -54,7 +53,7 @@ var mapping = []option{
 	{"confirm_timeout", "CONFIRM_TIMEOUT", duration},
 	{"auto_resend_after", "AUTO_RESEND_AFTER", durationOrOff},
 	{"auto_resend_on_expiry", "AUTO_RESEND_ON_EXPIRY", flag},
-	{"auto_resend_max", "AUTO_RESEND_MAX", count},
+	{"auto_resend_max", "AUTO_RESEND_MAX", resends},
 	{"expose_codes", "EXPOSE_CODES", flag},
 	{"smtp_url", "SMTP_URL", mailURL},
 	{"smtp_from", "SMTP_FROM", text},
@@ -142,10 +141,10 @@ func (o option) value(raw json.RawMessage) (string, error) {
 			return "", errors.New("must be true or false")
 		}
 		return strconv.FormatBool(b), nil
-	case count:
+	case resends:
 		var f float64
-		if err := json.Unmarshal(raw, &f); err != nil || f != math.Trunc(f) || f < 0 || f > math.MaxInt32 {
-			return "", fmt.Errorf("must be a whole number, 0 or more, not %s", raw)
+		if err := json.Unmarshal(raw, &f); err != nil || f != math.Trunc(f) || f < 0 || f > config.MaxAutoResend {
+			return "", fmt.Errorf("must be a whole number from 0 to %d, not %.20s", config.MaxAutoResend, raw)
 		}
 		return strconv.Itoa(int(f)), nil
 	}
@@ -172,10 +171,7 @@ func (o option) value(raw json.RawMessage) (string, error) {
 		}
 		return s, nil
 	case schedule:
-		if _, err := cron.ParseStandard(s); err != nil {
-			return "", fmt.Errorf("%q is not a cron schedule of five fields (minute hour day month weekday), e.g. \"*/15 * * * *\": %w", s, err)
-		}
-		return s, nil
+		return s, config.CheckReminderSchedule(s)
 	case zone:
 		if _, err := time.LoadLocation(s); err != nil {
 			return "", fmt.Errorf("%q is not a known time zone: write an IANA name such as Europe/Berlin, or leave it empty for Home Assistant's", s)
@@ -188,21 +184,9 @@ func (o option) value(raw json.RawMessage) (string, error) {
 		}
 		return "", fmt.Errorf("%q must be debug, info, warn or error", s)
 	case brokerURL:
-		u, err := url.Parse(s)
-		if err != nil || u.Hostname() == "" {
-			return "", errors.New("must look like tcp://host:1883 or ssl://host:8883")
-		}
-		switch u.Scheme {
-		case "tcp", "mqtt", "ssl", "mqtts", "tls", "ws", "wss":
-			return s, nil
-		}
-		return "", errors.New("must start with tcp://, mqtt://, ssl://, mqtts://, tls://, ws:// or wss://")
+		return s, config.CheckMQTTURL(s)
 	case mailURL:
-		u, err := url.Parse(s)
-		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
-			return "", errors.New("must look like smtp://user:password@host:587 (STARTTLS) or smtps://user:password@host:465")
-		}
-		return s, nil
+		return s, config.CheckSMTPURL(s)
 	}
 	return s, nil
 }

@@ -1,16 +1,18 @@
 package config
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"net"
-	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
-	"github.com/robfig/cron/v3"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
 )
@@ -85,19 +87,27 @@ func SecretVars() []string {
 	return names
 }
 
-// Parse reads the configuration from environ (os.Environ() form, or nil for
-// the process environment) and checks it. requireToken is false in the demo,
-// which talks to the simulator. All problems come back joined in one error.
+// Parse reads the configuration from environ (a map of variables, or nil for
+// the process environment) and checks everything that needs no network: URLs,
+// ports, the template folder, the CA file, ranges and the schedule.
+// requireToken is false in the demo, which talks to the simulator. All
+// problems come back joined in one error, one line each, naming the variable;
+// no line holds a secret or a URL's password, and bad values are quoted cut
+// short.
 func Parse(environ map[string]string, requireToken bool) (Config, error) {
 	if environ == nil {
 		environ = env.ToMap(os.Environ())
 	}
 	var c Config
 	var errs []error
+	unread := make(map[string]bool)
 	if err := env.ParseWithOptions(&c, env.Options{Environment: environ}); err != nil {
-		errs = append(errs, unwrapAggregate(err)...)
+		for _, p := range envProblems(err, environ) {
+			unread[p.variable] = true
+			errs = append(errs, p.err)
+		}
 	}
-	for name, field := range secretFiles {
+	for _, name := range slices.Sorted(maps.Keys(secretFiles)) {
 		path := environ[name+"_FILE"]
 		if path == "" {
 			continue
@@ -105,33 +115,35 @@ func Parse(environ map[string]string, requireToken bool) (Config, error) {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s_FILE: %w", name, err))
+			unread[name] = true
 			continue
 		}
-		*field(&c) = bridge.Secret(strings.TrimRight(string(b), "\r\n"))
+		*secretFiles[name](&c) = bridge.Secret(strings.TrimRight(string(b), "\r\n"))
 	}
-	errs = append(errs, c.check(requireToken)...)
+	errs = append(errs, c.check(requireToken, unread)...)
 	return c, errors.Join(errs...)
 }
 
-func unwrapAggregate(err error) []error {
-	var agg env.AggregateError
-	if errors.As(err, &agg) {
-		return agg.Errors
-	}
-	return []error{err}
-}
-
-func (c *Config) check(requireToken bool) []error {
+// check returns every problem of c, leaving out the variables in unread,
+// whose values could not be read and were reported already.
+func (c *Config) check(requireToken bool, unread map[string]bool) []error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	bad := func(variable, format string, args ...any) {
+		if !unread[variable] {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	badURL := func(variable string, err error) {
+		if err != nil {
+			bad(variable, "%s: %w", variable, err)
+		}
+	}
 	if requireToken && c.NukiAPIToken.IsZero() {
-		bad("NUKI_API_TOKEN is required: create an API token in Nuki Web (menu API) and set it, or NUKI_API_TOKEN_FILE")
+		bad("NUKI_API_TOKEN", "NUKI_API_TOKEN is required: create an API token in Nuki Web (menu API) and set it, or NUKI_API_TOKEN_FILE")
 	}
-	if u, err := url.Parse(c.NukiAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("NUKI_API_URL %q is not an http(s) URL", c.NukiAPIURL)
-	}
+	badURL("NUKI_API_URL", nukiRule.check(c.NukiAPIURL))
 	if c.DBPath == "" {
-		bad("DB_PATH must not be empty")
+		bad("DB_PATH", "DB_PATH must not be empty")
 	}
 	positive := map[string]time.Duration{
 		"SYNC_INTERVAL": c.SyncInterval, "INVITE_VALIDITY": c.InviteValidity,
@@ -140,68 +152,111 @@ func (c *Config) check(requireToken bool) []error {
 	}
 	for _, name := range []string{"SYNC_INTERVAL", "INVITE_VALIDITY", "REMINDER_BEFORE", "RESEND_COOLDOWN", "CONFIRM_TIMEOUT", "HA_RETENTION"} {
 		if positive[name] <= 0 {
-			bad("%s must be a positive duration such as 30m or 48h, not %s", name, positive[name])
+			bad(name, "%s must be a positive duration such as 30m or 48h, not %s", name, positive[name])
 		}
 	}
 	if c.SyncInterval > 0 && c.SyncInterval < 10*time.Second {
-		bad("SYNC_INTERVAL %s is too short: at least 10s, to be kind to Nuki Web", c.SyncInterval)
+		bad("SYNC_INTERVAL", "SYNC_INTERVAL %s is too short: at least 10s, to be kind to Nuki Web", c.SyncInterval)
 	}
-	if c.ReminderBefore >= c.InviteValidity && c.InviteValidity > 0 {
-		bad("REMINDER_BEFORE (%s) must be shorter than INVITE_VALIDITY (%s)", c.ReminderBefore, c.InviteValidity)
+	if c.ReminderBefore >= c.InviteValidity && c.InviteValidity > 0 && !unread["INVITE_VALIDITY"] {
+		bad("REMINDER_BEFORE", "REMINDER_BEFORE (%s) must be shorter than INVITE_VALIDITY (%s)", c.ReminderBefore, c.InviteValidity)
 	}
 	if c.AutoResendAfter < 0 {
-		bad("AUTO_RESEND_AFTER must be 0 (off) or a positive duration, not %s", c.AutoResendAfter)
+		bad("AUTO_RESEND_AFTER", "AUTO_RESEND_AFTER must be 0 (off) or a positive duration, not %s", c.AutoResendAfter)
 	}
-	if c.AutoResendMax < 0 {
-		bad("AUTO_RESEND_MAX must not be negative")
+	if c.AutoResendMax < 0 || c.AutoResendMax > MaxAutoResend {
+		bad("AUTO_RESEND_MAX", "AUTO_RESEND_MAX: expected 0 to %d re-sends, not %d", MaxAutoResend, c.AutoResendMax)
 	}
-	if _, err := cron.ParseStandard(c.ReminderSchedule); err != nil {
-		bad("REMINDER_SCHEDULE %q is not a cron schedule (five fields, e.g. \"*/15 * * * *\"): %v", c.ReminderSchedule, err)
+	if err := CheckReminderSchedule(c.ReminderSchedule); err != nil {
+		bad("REMINDER_SCHEDULE", "REMINDER_SCHEDULE: %w", err)
 	}
 	if !c.SMTPURL.IsZero() {
-		u, err := url.Parse(c.SMTPURL.Reveal())
-		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
-			bad("SMTP_URL must look like smtp://user:pass@host:587 or smtps://user:pass@host:465")
-		}
+		badURL("SMTP_URL", CheckSMTPURL(c.SMTPURL.Reveal()))
 		if c.SMTPFrom == "" {
-			bad("SMTP_FROM is required when SMTP_URL is set")
+			bad("SMTP_FROM", "SMTP_FROM is required when SMTP_URL is set")
+		}
+	}
+	if c.TemplateDir != "" {
+		if err := checkDir(c.TemplateDir); err != nil {
+			bad("TEMPLATE_DIR", "TEMPLATE_DIR: %s %s", quote(c.TemplateDir), err)
 		}
 	}
 	if c.TimeZone != "" {
 		if _, err := time.LoadLocation(c.TimeZone); err != nil {
-			bad("TIME_ZONE %q is not a known time zone (e.g. Europe/Berlin)", c.TimeZone)
+			bad("TIME_ZONE", "TIME_ZONE: %s is not a known time zone (e.g. Europe/Berlin)", quote(c.TimeZone))
 		}
 	}
-	if u, err := url.Parse(c.MQTTURL); err != nil || u.Host == "" ||
-		!(u.Scheme == "tcp" || u.Scheme == "mqtt" || u.Scheme == "ssl" || u.Scheme == "mqtts" || u.Scheme == "tls" || u.Scheme == "ws" || u.Scheme == "wss") {
-		shown := "(unreadable)"
-		if err == nil {
-			shown = u.Redacted() // a password written into the URL stays out of the message
+	badURL("MQTT_URL", CheckMQTTURL(c.MQTTURL))
+	if c.MQTTCAFile != "" {
+		if err := checkCAFile(c.MQTTCAFile); err != nil {
+			bad("MQTT_CA_FILE", "MQTT_CA_FILE: %s %s", quote(c.MQTTCAFile), err)
 		}
-		bad("MQTT_URL %q must look like tcp://host:1883 or ssl://host:8883", shown)
 	}
-	for name, topic := range map[string]string{"MQTT_BASE_TOPIC": c.MQTTBaseTopic, "MQTT_DISCOVERY_PREFIX": c.MQTTDiscoveryPrefix} {
+	for _, name := range []string{"MQTT_BASE_TOPIC", "MQTT_DISCOVERY_PREFIX"} {
+		topic := map[string]string{"MQTT_BASE_TOPIC": c.MQTTBaseTopic, "MQTT_DISCOVERY_PREFIX": c.MQTTDiscoveryPrefix}[name]
 		if topic == "" || strings.ContainsAny(topic, "+#") || strings.HasPrefix(topic, "/") || strings.HasSuffix(topic, "/") {
-			bad("%s %q must be a plain topic without wildcards or leading/trailing slashes", name, topic)
+			bad(name, "%s %s must be a plain topic without wildcards or leading/trailing slashes", name, quote(topic))
 		}
 	}
-	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		bad("HTTP_ADDR %q must be host:port, e.g. 127.0.0.1:8099", c.HTTPAddr)
-	} else if c.HTTPTrustedProxy == "" && !c.Loopback() && c.APIToken.IsZero() {
-		bad("HTTP_ADDR %s is reachable from other machines: set API_TOKEN, or bind to 127.0.0.1", c.HTTPAddr)
+	if err := checkListenAddr(c.HTTPAddr); err != nil {
+		bad("HTTP_ADDR", "HTTP_ADDR: %s %s", quote(c.HTTPAddr), err)
+	} else if c.HTTPTrustedProxy == "" && !c.Loopback() && c.APIToken.IsZero() && !unread["API_TOKEN"] {
+		bad("HTTP_ADDR", "HTTP_ADDR %s is reachable from other machines: set API_TOKEN, or bind to 127.0.0.1", c.HTTPAddr)
 	}
 	if c.HTTPTrustedProxy != "" && net.ParseIP(c.HTTPTrustedProxy) == nil {
-		bad("HTTP_TRUSTED_PROXY %q is not an IP address", c.HTTPTrustedProxy)
+		bad("HTTP_TRUSTED_PROXY", "HTTP_TRUSTED_PROXY %s is not an IP address", quote(c.HTTPTrustedProxy))
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "warning", "error":
 	default:
-		bad("LOG_LEVEL %q must be debug, info, warn or error", c.LogLevel)
+		bad("LOG_LEVEL", "LOG_LEVEL %s must be debug, info, warn or error", quote(c.LogLevel))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		bad("LOG_FORMAT %q must be text or json", c.LogFormat)
+		bad("LOG_FORMAT", "LOG_FORMAT %s must be text or json", quote(c.LogFormat))
 	}
 	return errs
+}
+
+// checkDir checks that path is a directory this process can read.
+func checkDir(path string) error {
+	info, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errors.New("does not exist")
+	case err != nil:
+		return fmt.Errorf("cannot be read: %w", pathReason(err))
+	case !info.IsDir():
+		return errors.New("is not a directory")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("cannot be read: %w", pathReason(err))
+	}
+	return f.Close()
+}
+
+// checkCAFile checks that path is a readable file of PEM certificates.
+func checkCAFile(path string) error {
+	pem, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errors.New("does not exist")
+	case err != nil:
+		return fmt.Errorf("cannot be read: %w", pathReason(err))
+	case !x509.NewCertPool().AppendCertsFromPEM(pem):
+		return errors.New("holds no PEM certificate")
+	}
+	return nil
+}
+
+// pathReason is the reason of a file system error without the path, which
+// the message quotes already.
+func pathReason(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // Loopback reports whether HTTP_ADDR only listens on the loopback interface.

@@ -36,7 +36,7 @@ func TestEveryProblemAtOnce(t *testing.T) {
 		t.Fatal("no error")
 	}
 	for _, want := range []string{"NUKI_API_TOKEN is required", "SYNC_INTERVAL 5s is too short", "INVITE_VALIDITY",
-		"REMINDER_SCHEDULE", "MQTT_URL", "MQTT_BASE_TOPIC", "set API_TOKEN", "SMTP_URL must look like", "SMTP_FROM is required",
+		"REMINDER_SCHEDULE", "MQTT_URL", "MQTT_BASE_TOPIC", "set API_TOKEN", "SMTP_URL: the URL has no scheme", "SMTP_FROM is required",
 		"TIME_ZONE", "LOG_LEVEL", "LOG_FORMAT"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not mention %q:\n%v", want, err)

@@ -83,7 +83,7 @@ type wiring struct {
 // open.
 func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, w wiring) (_ *daemon, err error) {
 	d := &daemon{cfg: cfg, log: logger, now: w.now}
-	logger.Info("starting nuki-invites", "version", version, "db", cfg.DBPath, "nuki", cfg.NukiAPIURL)
+	logger.Info("starting nuki-invites", "version", version, "db", cfg.DBPath, "nuki", config.RedactURL(cfg.NukiAPIURL))
 
 	d.store, err = bolt.Open(cfg.DBPath, bolt.Options{Logger: logger})
 	if err != nil {

@@ -82,7 +82,7 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		"NUKI_API_URL": "http://" + simAddr, "NUKI_API_TOKEN": "demo-token", "NUKI_ADVANCED_API": "true",
 		"NUKI_WEBHOOK_SECRET": secret, "DB_PATH": dir + "/nuki-invites.db", "SYNC_INTERVAL": "10s",
 		"INVITE_VALIDITY": validity.String(), "REMINDER_BEFORE": (*validity * 3 / 10).String(),
-		"RESEND_COOLDOWN": "30s", "REMINDER_SCHEDULE": "@every 10s", "EXPOSE_CODES": "true", "CONFIRM_TIMEOUT": "2m",
+		"RESEND_COOLDOWN": "30s", "EXPOSE_CODES": "true", "CONFIRM_TIMEOUT": "2m",
 		"MQTT_URL": mqttURL, "MQTT_CLIENT_ID": "nuki-invites-demo-" + randomHex(3), "HTTP_ADDR": addr,
 		// Topics of its own, so that the demo never touches a real installation's
 		// entities on a shared broker.
@@ -92,6 +92,9 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("demo configuration:\n%w", err)
 	}
+	// Invitations live for minutes here: reminders are looked for more
+	// often than a real installation may ask for.
+	cfg.ReminderSchedule = "@every 10s"
 	mqtt.RoutePahoLogs(logger)
 	d, err := newDaemon(ctx, cfg, logger, wiring{})
 	if err != nil {

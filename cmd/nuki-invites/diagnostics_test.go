@@ -199,9 +199,9 @@ func TestDiagnosticsConfigHoldsNoSecret(t *testing.T) {
 		"API_TOKEN": "api-token-9a0b",
 	}
 	personal := map[string]string{
-		"SMTP_FROM": "flat@example.com", "ADMIN_EMAIL": "owner@example.com", "TEMPLATE_DIR": "/home/owner/templates",
+		"SMTP_FROM": "flat@example.com", "ADMIN_EMAIL": "owner@example.com",
 		"MQTT_URL": "tcp://broker-user:broker-pass@broker.lan:1883", "MQTT_USERNAME": "owner-mqtt",
-		"MQTT_CLIENT_ID": "owner-laptop", "MQTT_CA_FILE": "/home/owner/ca.pem", "DB_PATH": "/home/owner/nuki.db",
+		"MQTT_CLIENT_ID": "owner-laptop", "DB_PATH": "/home/owner/nuki.db",
 		"NUKI_API_URL": "https://user:pw@api.nuki.io/v1?x=1",
 	}
 	environ := map[string]string{}
@@ -215,6 +215,9 @@ func TestDiagnosticsConfigHoldsNoSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Paths the configuration checks exist; only their being set is shown.
+	cfg.TemplateDir, cfg.MQTTCAFile = "/home/owner/templates", "/home/owner/ca.pem"
+	personal["TEMPLATE_DIR"], personal["MQTT_CA_FILE"] = cfg.TemplateDir, cfg.MQTTCAFile
 	got := diagnosticsConfig(cfg)
 	for name := range secrets {
 		if _, ok := got[name]; ok {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
@@ -36,6 +35,7 @@ type e2e struct {
 	logs  *bridgetest.Logs
 	stop  func()
 	locks []bridge.Lock
+	svc   *bridge.Service // the running daemon's
 }
 
 const (
@@ -67,7 +67,7 @@ func newE2E(t *testing.T) *e2e {
 	e.env = map[string]string{
 		"NUKI_API_URL": srv.URL, "NUKI_API_TOKEN": e2eToken, "NUKI_ADVANCED_API": "true",
 		"NUKI_WEBHOOK_SECRET": secret, "DB_PATH": filepath.Join(t.TempDir(), "nuki-invites.db"),
-		"REMINDER_SCHEDULE": "@every 1s", "EXPOSE_CODES": "true", "TIME_ZONE": "Europe/Berlin",
+		"EXPOSE_CODES": "true", "TIME_ZONE": "Europe/Berlin",
 		"SMTP_URL": e.smtp.URL(), "SMTP_FROM": "Holiday Flat <flat@example.com>",
 		"MQTT_URL": broker, "MQTT_BASE_TOPIC": e.base, "MQTT_DISCOVERY_PREFIX": prefix, "MQTT_CLIENT_ID": e.base,
 		"HTTP_ADDR": httpAddr, "LOG_LEVEL": "debug",
@@ -93,12 +93,14 @@ func (e *e2e) start() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	cfg.ReminderSchedule = "@every 1s" // faster than the configuration allows, for the test's clock
 	logger := e.logs.Logger()
 	ctx, cancel := context.WithCancel(context.Background())
 	d, err := newDaemon(ctx, cfg, logger, wiring{now: e.clock.Now})
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.svc = d.svc
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	e.stop = func() {
@@ -157,16 +159,12 @@ func (e *e2e) state(mark int, id string, what string, match func(map[string]any)
 	return nil
 }
 
-// syncNow syncs through the HTTP API, which answers once the sync is done.
+// syncNow syncs and returns when the sync is done. (The HTTP API and the
+// MQTT command only ask for one.)
 func (e *e2e) syncNow() {
 	e.t.Helper()
-	resp, err := http.Post("http://"+e.env["HTTP_ADDR"]+"/api/v1/sync", "application/json", nil)
-	if err != nil {
+	if err := e.svc.Sync(context.Background()); err != nil {
 		e.t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		e.t.Fatalf("sync: %s", resp.Status)
 	}
 }
 
