@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // sessionCookie holds a value derived from the API token, granted by opening
@@ -78,8 +79,9 @@ func remoteUser(r *http.Request) string {
 		}
 		return c
 	}, strings.TrimSpace(name))
-	if len(name) > 64 {
-		name = name[:64]
+	for len(name) > 64 {
+		_, size := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-size]
 	}
 	return name
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -19,7 +20,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func inviteID(r *http.Request) (bridge.InviteID, error) {
 	id := r.PathValue("id")
 	if _, _, err := bridge.ParseInviteID(id); err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: %s is not an invitation id (expected <smartlockId>-<accountUserId>)", bridge.ErrInvalid, clip(id))
 	}
 	return bridge.InviteID(id), nil
 }
@@ -55,7 +56,7 @@ func (s *Server) getInvitation(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) createInvitations(w http.ResponseWriter, r *http.Request) {
 	var req bridge.CreateRequest
-	if p := decodeJSON(w, r, &req, false); p != nil {
+	if p := decodeJSON(w, r, &req, createLimits, false); p != nil {
 		writeProblem(w, *p)
 		return
 	}
@@ -75,7 +76,7 @@ func (s *Server) resendInvitation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body resendBody
-	if p := decodeJSON(w, r, &body, true); p != nil {
+	if p := decodeJSON(w, r, &body, resendLimits, true); p != nil {
 		writeProblem(w, *p)
 		return
 	}
@@ -126,12 +127,11 @@ func (s *Server) revealCode(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, codeBody{InviteID: code.InviteID, Code: code.Code.Reveal(), ExpiresAt: code.ExpiresAt})
 }
 
+// sync asks for a sync and answers at once with the state as it stands, as
+// the MQTT sync command does; the event stream brings the outcome.
 func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
-	if err := s.svc.Sync(r.Context()); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.svc.SyncState())
+	s.svc.RequestSync()
+	writeJSON(w, http.StatusAccepted, s.svc.SyncState())
 }
 
 func (s *Server) listLocks(w http.ResponseWriter, r *http.Request) {

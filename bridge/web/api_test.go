@@ -20,7 +20,8 @@ import (
 func newTestServer(t *testing.T, tweak func(*web.Options)) (*web.Server, *fakeService) {
 	t.Helper()
 	f := newFake()
-	opts := web.Options{Service: f, Now: func() time.Time { return fakeNow }}
+	// httptest.NewRequest's requests name example.com.
+	opts := web.Options{Service: f, AllowedHosts: []string{"example.com"}, Now: func() time.Time { return fakeNow }}
 	if tweak != nil {
 		tweak(&opts)
 	}
@@ -43,8 +44,12 @@ func do(t *testing.T, h http.Handler, method, target, body string, hdr ...string
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
-		if hdr[i] == "RemoteAddr" {
+		switch hdr[i] {
+		case "RemoteAddr":
 			req.RemoteAddr = hdr[i+1]
+			continue
+		case "Host":
+			req.Host = hdr[i+1]
 			continue
 		}
 		req.Header.Set(hdr[i], hdr[i+1])
@@ -302,8 +307,8 @@ func TestActions(t *testing.T) {
 	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/11-1/code", ""), 403, "set EXPOSE_CODES")
 
 	rec = do(t, h, "POST", "/api/v1/sync", "")
-	if rec.Code != 200 || f.syncs != 1 || decode[bridge.SyncState](t, rec).Status != bridge.SyncOK {
-		t.Fatalf("sync: %d %s after %d syncs", rec.Code, rec.Body, f.syncs)
+	if rec.Code != http.StatusAccepted || f.syncs != 1 || decode[bridge.SyncState](t, rec).Status != bridge.SyncOK {
+		t.Fatalf("sync: %d %s after %d sync requests", rec.Code, rec.Body, f.syncs)
 	}
 
 	rec = do(t, h, "GET", "/api/v1/locks", "")
@@ -349,8 +354,8 @@ func TestErrorsBecomeProblems(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, f := newTestServer(t, nil)
-			f.fail["Sync"] = tt.err
-			rec := do(t, s.Handler(), "POST", "/api/v1/sync", "")
+			f.fail["Revoke"] = tt.err
+			rec := do(t, s.Handler(), "POST", "/api/v1/invitations/11-1/revoke", "")
 			p := wantProblem(t, rec, tt.status, tt.detail)
 			if p.Type != "urn:nuki-invites:problem:"+tt.typ {
 				t.Errorf("type %q, want …%s", p.Type, tt.typ)

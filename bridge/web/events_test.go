@@ -96,7 +96,7 @@ func TestEventStream(t *testing.T) {
 		t.Error("the event carries the history")
 	}
 
-	if rec := do(t, s.Handler(), "POST", "/api/v1/sync", ""); rec.Code != 200 {
+	if rec := do(t, s.Handler(), "POST", "/api/v1/sync", ""); rec.Code != http.StatusAccepted {
 		t.Fatalf("sync: %d", rec.Code)
 	}
 	if ev := next(t, events); ev.event != "state" {

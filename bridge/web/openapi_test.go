@@ -94,6 +94,23 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if !slices.Equal(statuses, want) {
 		t.Errorf("Status enum %v does not list the statuses", statuses)
 	}
+	var syncState struct {
+		Properties struct {
+			SyncStatus struct {
+				Enum []string `json:"enum"`
+			} `json:"sync_status"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(doc.Components["schemas"]["SyncState"], &syncState); err != nil {
+		t.Fatal(err)
+	}
+	want = want[:0]
+	for _, st := range bridge.SyncStatuses {
+		want = append(want, string(st))
+	}
+	if got := syncState.Properties.SyncStatus.Enum; !slices.Equal(got, want) {
+		t.Errorf("SyncState.sync_status enum %v, want %v", got, want)
+	}
 }
 
 // TestOpenAPIDescribesWhatIsServed holds the schemas and the answers

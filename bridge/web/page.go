@@ -261,6 +261,10 @@ func syncLabel(s bridge.SyncStatus) string {
 		return "Nuki Web is rate limiting"
 	case bridge.SyncUnreachable:
 		return "Nuki Web is unreachable"
+	case bridge.SyncStoreError:
+		return "The database cannot be written"
+	case bridge.SyncHeld:
+		return "Sync held: it would close many invitations at once"
 	}
 	return "Not synced yet"
 }

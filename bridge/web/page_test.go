@@ -304,3 +304,26 @@ func TestRelativeTimes(t *testing.T) {
 		t.Errorf("no time reads %q, want a dash", got)
 	}
 }
+
+// Every sync status has its own words on the page.
+func TestPageNamesEverySyncStatus(t *testing.T) {
+	seen := map[string]bridge.SyncStatus{}
+	for _, st := range bridge.SyncStatuses {
+		t.Run(string(st), func(t *testing.T) {
+			s, f := newTestServer(t, nil)
+			f.state.Status = st
+			rec := do(t, s.Handler(), "GET", "/partials/invitations", "")
+			m := regexp.MustCompile(`<strong>([^<]*)</strong>`).FindStringSubmatch(rec.Body.String())
+			if rec.Code != 200 || m == nil {
+				t.Fatalf("status %d, no sync label in %.300s", rec.Code, rec.Body)
+			}
+			if m[1] == "Not synced yet" {
+				t.Errorf("%s shows %q", st, m[1])
+			}
+			if other, dup := seen[m[1]]; dup {
+				t.Errorf("%s and %s both show %q", st, other, m[1])
+			}
+			seen[m[1]] = st
+		})
+	}
+}

@@ -28,6 +28,7 @@ const (
 	typeInternal         = "urn:nuki-invites:problem:internal"
 	typeUnavailable      = "urn:nuki-invites:problem:unavailable"
 	typeMethodNotAllowed = "urn:nuki-invites:problem:method-not-allowed"
+	typeMisdirected      = "urn:nuki-invites:problem:misdirected"
 )
 
 // problem is an application/problem+json body.

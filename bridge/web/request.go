@@ -6,16 +6,152 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
 )
 
 // maxBody bounds every request body.
 const maxBody = 64 << 10
+
+// maxEcho is how many characters of a client's value a message quotes.
+const maxEcho = 40
+
+// clip quotes the start of a client's value for a message: at most maxEcho
+// characters, then "…".
+func clip(s string) string {
+	head, cut := prefix(s)
+	if cut {
+		return strconv.Quote(head) + "…"
+	}
+	return strconv.Quote(head)
+}
+
+// clipRaw is clip without the quotes, for paths and methods.
+func clipRaw(s string) string {
+	head, cut := prefix(s)
+	if cut {
+		return head + "…"
+	}
+	return head
+}
+
+func prefix(s string) (head string, cut bool) {
+	if utf8.RuneCountInString(s) <= maxEcho {
+		return s, false
+	}
+	return string([]rune(s)[:maxEcho]), true
+}
+
+// fieldLimit bounds one field of a JSON body: a string's characters, a
+// list's items and each item's characters (a string) or digits (a number).
+// Zero is no limit, for fields that are true or false.
+type fieldLimit struct {
+	chars int
+	items int
+}
+
+// createLimits bound the fields of a create request. The core checks the
+// values too, but only after they are decoded, and some of its messages
+// quote them.
+var createLimits = map[string]fieldLimit{
+	"request_id":         {chars: 128},
+	"email":              {chars: 254},
+	"name":               {chars: 100},
+	"language":           {chars: 8},
+	"smartlock_ids":      {items: bridge.MaxLocksPerRequest, chars: 20},
+	"delivery":           {chars: 16},
+	"remote_allowed":     {},
+	"allowed_from":       {chars: 40},
+	"allowed_until":      {chars: 40},
+	"allowed_weekdays":   {items: 14, chars: 12},
+	"allowed_from_time":  {chars: 8},
+	"allowed_until_time": {chars: 8},
+}
+
+// resendLimits bound the fields of a re-send.
+var resendLimits = map[string]fieldLimit{
+	"delivery": {chars: 16},
+	"force":    {},
+}
+
+// checkFields checks a JSON object's fields against limits before it is
+// decoded, so that no message, log line or request to Nuki Web carries an
+// overlong value: unknown fields, long strings, long lists and long
+// numbers. Values of another JSON type are left to the decoder, whose
+// message names the type wanted. It returns the problems found.
+func checkFields(raw []byte, limits map[string]fieldLimit) []string {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil // not an object: the decoder words it
+	}
+	names := slices.Sorted(maps.Keys(obj))
+	var problems []string
+	for _, name := range names {
+		field, lim, ok := lookupField(limits, name)
+		if !ok {
+			problems = append(problems, "unknown field "+clip(name))
+			continue
+		}
+		val := bytes.TrimSpace(obj[name])
+		var items []json.RawMessage
+		switch {
+		case lim.items > 0 && json.Unmarshal(val, &items) == nil:
+			if len(items) > lim.items {
+				problems = append(problems, fmt.Sprintf("%s names %d items; at most %d in one request", field, len(items), lim.items))
+				continue
+			}
+			for _, it := range items {
+				if !withinChars(bytes.TrimSpace(it), lim.chars) {
+					problems = append(problems, fmt.Sprintf("%s: an item is longer than %d characters", field, lim.chars))
+					break
+				}
+			}
+		case !withinChars(val, lim.chars):
+			problems = append(problems, fmt.Sprintf("%s must be at most %d characters", field, lim.chars))
+		}
+	}
+	return problems
+}
+
+// lookupField finds a field as encoding/json does, ignoring case.
+func lookupField(limits map[string]fieldLimit, name string) (string, fieldLimit, bool) {
+	if lim, ok := limits[name]; ok {
+		return name, lim, true
+	}
+	for field, lim := range limits {
+		if strings.EqualFold(field, name) {
+			return field, lim, true
+		}
+	}
+	return "", fieldLimit{}, false
+}
+
+// withinChars reports whether a JSON string holds at most max characters
+// or a JSON number has at most max of them; other values pass, and so does
+// everything when max is 0 (a field that is neither).
+func withinChars(val json.RawMessage, max int) bool {
+	if len(val) == 0 || max <= 0 {
+		return true
+	}
+	switch c := val[0]; {
+	case c == '"':
+		var s string
+		if json.Unmarshal(val, &s) != nil {
+			return true
+		}
+		return utf8.RuneCountInString(s) <= max
+	case c == '-' || (c >= '0' && c <= '9'):
+		return len(val) <= max
+	}
+	return true
+}
 
 // resendBody is the optional JSON of a re-send.
 type resendBody struct {
@@ -29,9 +165,10 @@ type resendBody struct {
 var errBody = errors.New("bad body")
 
 // decodeJSON reads a JSON object into v, strictly: one object, known fields
-// only, at most maxBody bytes. An empty body leaves v untouched when
-// optional. Errors are problems ready to send.
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) *problem {
+// only, each within limits (see checkFields), at most maxBody bytes. An
+// empty body leaves v untouched when optional. Errors are problems ready to
+// send.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any, limits map[string]fieldLimit, optional bool) *problem {
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -54,6 +191,10 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) *p
 			return &problem{Type: typeUnsupportedMedia, Status: http.StatusUnsupportedMediaType, Title: "Unsupported media type",
 				Detail: "send the body as application/json"}
 		}
+	}
+	if problems := checkFields(raw, limits); len(problems) > 0 {
+		return &problem{Type: typeInvalid, Status: http.StatusBadRequest, Title: "Invalid request",
+			Detail: strings.Join(problems, "; ")}
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -87,7 +228,7 @@ func jsonMessage(err error) string {
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return "unknown field " + f
+		return "unknown field " + clip(strings.Trim(f, `"`))
 	}
 	return strings.TrimPrefix(msg, "json: ")
 }
@@ -122,7 +263,7 @@ func parseFilter(r *http.Request) (bridge.Filter, error) {
 				for i, x := range bridge.Statuses {
 					names[i] = string(x)
 				}
-				return f, fmt.Errorf("%w: status %q is not one of %s", bridge.ErrInvalid, s, strings.Join(names, ", "))
+				return f, fmt.Errorf("%w: status %s is not one of %s", bridge.ErrInvalid, clip(s), strings.Join(names, ", "))
 			}
 			if !slices.Contains(f.Statuses, st) {
 				f.Statuses = append(f.Statuses, st)
@@ -132,7 +273,7 @@ func parseFilter(r *http.Request) (bridge.Filter, error) {
 	if v := strings.TrimSpace(q.Get("lock")); v != "" {
 		var id int64
 		if _, err := fmt.Sscan(v, &id); err != nil || id <= 0 || fmt.Sprint(id) != v {
-			return f, fmt.Errorf("%w: lock %q is not a lock id", bridge.ErrInvalid, v)
+			return f, fmt.Errorf("%w: lock %s is not a lock id", bridge.ErrInvalid, clip(v))
 		}
 		f.SmartlockID = id
 	}

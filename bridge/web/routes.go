@@ -39,7 +39,9 @@ func (s *Server) routeTable() []route {
 }
 
 // buildHandler registers the route table and the extra handlers, wrapping
-// ours in access control and cross-origin protection.
+// ours but /healthz in the Host check, cross-origin protection and access
+// control. Extra handlers get none of these: they check their callers
+// themselves (the webhook its signature) and answer to any host name.
 func (s *Server) buildHandler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	csrf := http.NewCrossOriginProtection()
@@ -50,7 +52,7 @@ func (s *Server) buildHandler() (http.Handler, error) {
 	for _, rt := range s.routes {
 		var h http.Handler = rt.Handle
 		if !rt.Open {
-			h = csrf.Handler(s.guard(h))
+			h = s.checkHost(csrf.Handler(s.guard(h)))
 		}
 		if err := register(mux, rt.Method+" "+rt.Path, h); err != nil {
 			return nil, err
@@ -96,22 +98,23 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 }
 
 // unmatched answers requests no pattern matches with a problem: 404, or 405
-// with the Allow header when the path exists for other methods. Access
-// control still applies, so the answer tells strangers nothing.
+// with the Allow header when the path exists for other methods. The Host
+// check and access control still apply, so the answer tells strangers
+// nothing.
 func (s *Server) unmatched(mux *http.ServeMux) http.Handler {
-	notServed := s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	notServed := s.checkHost(s.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		probe := &headerProbe{header: http.Header{}}
 		h, _ := mux.Handler(r)
 		h.ServeHTTP(probe, r)
 		if probe.status == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", probe.header.Get("Allow"))
 			writeProblem(w, problem{Type: typeMethodNotAllowed, Status: http.StatusMethodNotAllowed, Title: "Method not allowed",
-				Detail: fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, r.URL.Path, probe.header.Get("Allow"))})
+				Detail: fmt.Sprintf("%s is not allowed on %s; use %s", clipRaw(r.Method), clipRaw(r.URL.Path), probe.header.Get("Allow"))})
 			return
 		}
 		writeProblem(w, problem{Type: typeNotFound, Status: http.StatusNotFound, Title: "Not found",
-			Detail: fmt.Sprintf("nothing is served at %s %s", r.Method, r.URL.Path)})
-	}))
+			Detail: fmt.Sprintf("nothing is served at %s %s", clipRaw(r.Method), clipRaw(r.URL.Path))})
+	})))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {
 			notServed.ServeHTTP(w, r)

@@ -28,10 +28,11 @@ type Actions interface {
 	Revoke(ctx context.Context, id bridge.InviteID, actor string) (bridge.Invitation, error)
 }
 
-// Syncer reports and drives the link to Nuki Web.
+// Syncer reports the link to Nuki Web and asks for a sync.
 type Syncer interface {
 	SyncState() bridge.SyncState
-	Sync(ctx context.Context) error
+	// RequestSync asks for a sync soon and never blocks.
+	RequestSync()
 	Subscribe(sub bridge.Subscriber) (unsubscribe func())
 }
 
@@ -64,6 +65,14 @@ type Options struct {
 	// token (or the session cookie it grants) on the API and the page.
 	APIToken bridge.Secret
 
+	// AllowedHosts are host names (a port, if given, is ignored) the API
+	// and the page answer to besides localhost, 127.0.0.1, [::1] and the
+	// address listened on; any IP address when that is 0.0.0.0 or [::].
+	// Other Host headers are refused with 421, which defeats DNS
+	// rebinding. Requests from TrustedProxy carry the browser's own Host
+	// and are not checked. Extra handlers and /healthz answer to any host.
+	AllowedHosts []string
+
 	// ExposeCodes shows the "Show code" button; the Service decides anyway.
 	ExposeCodes bool
 
@@ -82,6 +91,14 @@ type Options struct {
 	// ("POST /webhook/nuki"). They bypass access control.
 	Extra map[string]http.Handler
 
+	// MaxConns caps the connections Run serves at once; 256. At the cap, a
+	// new connection closes the one that has waited longest for its
+	// request's headers or body; when every connection is busy being
+	// answered, the new one is closed instead.
+	MaxConns int
+	// BodyTimeout bounds reading a request body, Extra handlers' too; 10s.
+	BodyTimeout time.Duration
+
 	// ShutdownTimeout bounds the graceful shutdown when Run's context ends; 5s.
 	ShutdownTimeout time.Duration
 	// Heartbeat is how often an idle event stream gets a keep-alive; 25s.
@@ -99,6 +116,7 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	hub     *hub
+	hosts   hostPolicy
 	handler http.Handler
 	routes  []route
 	page    *page
@@ -119,6 +137,12 @@ func New(opts Options) (*Server, error) {
 	if opts.TrustedProxy != "" && net.ParseIP(opts.TrustedProxy) == nil {
 		return nil, fmt.Errorf("web: trusted proxy %q is not an IP address", opts.TrustedProxy)
 	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 256
+	}
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = 10 * time.Second
+	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 5 * time.Second
 	}
@@ -138,6 +162,15 @@ func New(opts Options) (*Server, error) {
 		now:     opts.Now,
 		closing: make(chan struct{}),
 	}
+	bound := opts.Addr
+	if opts.Listener != nil {
+		bound = opts.Listener.Addr().String()
+	}
+	hosts, err := newHostPolicy(bound, opts.AllowedHosts)
+	if err != nil {
+		return nil, err
+	}
+	s.hosts = hosts
 	s.hub = newHub(opts.Service)
 	p, err := newPage()
 	if err != nil {
@@ -157,8 +190,9 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Run serves until ctx ends, then ends the event streams and shuts down
-// gracefully within ShutdownTimeout. It returns nil after a clean shutdown
-// and the listener's error otherwise.
+// gracefully within ShutdownTimeout. It serves at most MaxConns connections
+// at once (see Options.MaxConns). It returns nil after a clean shutdown and
+// the listener's error otherwise.
 func (s *Server) Run(ctx context.Context) error {
 	ln := s.opts.Listener
 	if ln == nil {
@@ -168,15 +202,21 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("web: listen on %s: %w", s.opts.Addr, err)
 		}
 	}
+	limited := newConnLimiter(ln, s.opts.MaxConns, s.log)
+	// No ReadTimeout or WriteTimeout: they would end the event streams.
+	// bodyDeadline bounds each body instead.
 	srv := &http.Server{
-		Handler:           s.handler,
+		Handler:           s.bodyDeadline(s.handler),
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ConnState:         limited.track,
+		ConnContext:       withConn,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.log.Info("serving HTTP", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(limited) }()
 
 	select {
 	case err := <-errc:

@@ -360,10 +360,9 @@
           showCode(await api("POST", path + "/code"), who);
           break;
         case "sync":
-          say("Syncing with Nuki Web…");
+          // The server only asks for a sync; the sync line follows it live.
           await api("POST", "api/v1/sync");
-          say("Synced with Nuki Web.");
-          await refresh();
+          say("Sync with Nuki Web requested.");
           break;
       }
     } catch (err) {
