@@ -28,7 +28,7 @@ func ParseInviteID(s string) (smartlockID, accountUserID int64, err error) {
 		}
 	}
 	if !ok || err != nil || smartlockID <= 0 || accountUserID <= 0 {
-		return 0, 0, fmt.Errorf("%w: %q is not an invitation id (expected <smartlockId>-<accountUserId>)", ErrInvalid, s)
+		return 0, 0, fmt.Errorf("%w: %s is not an invitation id (expected <smartlockId>-<accountUserId>)", ErrInvalid, quote(s))
 	}
 	return smartlockID, accountUserID, nil
 }

@@ -145,5 +145,12 @@ func jsonProblem(err error) string {
 	case errors.As(err, &syntaxErr):
 		return fmt.Sprintf("not valid JSON (syntax error at byte %d)", syntaxErr.Offset)
 	}
-	return strings.TrimPrefix(err.Error(), "json: ")
+	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "unknown field " + quote(strings.Trim(field, `"`))
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if len(msg) > 120 {
+		msg = msg[:120] + "…"
+	}
+	return msg
 }

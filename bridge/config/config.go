@@ -62,6 +62,7 @@ type Config struct {
 	// HTTP API, web page and webhook
 	HTTPAddr         string        `env:"HTTP_ADDR" envDefault:"127.0.0.1:8099"`
 	HTTPTrustedProxy string        `env:"HTTP_TRUSTED_PROXY"` // add-on: 172.30.32.2, the only peer allowed
+	HTTPAllowedHosts []string      `env:"HTTP_ALLOWED_HOSTS"` // host names the page and API answer to, besides localhost and the bound address
 	APIToken         bridge.Secret `env:"API_TOKEN"`
 
 	// Logging

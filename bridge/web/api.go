@@ -134,6 +134,17 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, s.svc.SyncState())
 }
 
+// confirmSync carries out a held sync: the user has checked that the
+// invitations it would revoke are really gone from Nuki Web.
+func (s *Server) confirmSync(w http.ResponseWriter, r *http.Request) {
+	if err := s.svc.ConfirmHeldSync(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("held sync confirmed", "actor", actorOf(r))
+	writeJSON(w, http.StatusAccepted, s.svc.SyncState())
+}
+
 func (s *Server) listLocks(w http.ResponseWriter, r *http.Request) {
 	locks := s.svc.Locks()
 	if locks == nil {

@@ -310,6 +310,16 @@ func TestActions(t *testing.T) {
 	if rec.Code != http.StatusAccepted || f.syncs != 1 || decode[bridge.SyncState](t, rec).Status != bridge.SyncOK {
 		t.Fatalf("sync: %d %s after %d sync requests", rec.Code, rec.Body, f.syncs)
 	}
+	wantProblem(t, do(t, h, "POST", "/api/v1/sync/confirm", ""), 409, "no sync is held")
+	f.mu.Lock()
+	f.state.Status = bridge.SyncHeld
+	f.mu.Unlock()
+	if rec := do(t, h, "POST", "/api/v1/sync/confirm", ""); rec.Code != http.StatusAccepted || f.confirmed != 1 {
+		t.Errorf("confirming a held sync: %d %s, %d confirmations", rec.Code, rec.Body, f.confirmed)
+	}
+	f.mu.Lock()
+	f.state.Status = bridge.SyncOK
+	f.mu.Unlock()
 
 	rec = do(t, h, "GET", "/api/v1/locks", "")
 	if got := decode[struct{ Locks []bridge.Lock }](t, rec); rec.Code != 200 || len(got.Locks) != 2 || got.Locks[1].Name != "Garden gate" {

@@ -33,6 +33,7 @@ type fakeService struct {
 	lastActor  string
 	creates    int // calls of Create, valid or not
 	syncs      int
+	confirmed  int
 }
 
 var _ web.Service = (*fakeService)(nil)
@@ -243,6 +244,21 @@ func (f *fakeService) RequestSync() {
 	f.syncs++
 	f.mu.Unlock()
 	f.emitState()
+}
+
+// ConfirmHeldSync confirms a held sync, like the Service: ErrConflict
+// unless the state says held.
+func (f *fakeService) ConfirmHeldSync() error {
+	f.mu.Lock()
+	held := f.state.Status == bridge.SyncHeld
+	if held {
+		f.confirmed++
+	}
+	f.mu.Unlock()
+	if !held {
+		return fmt.Errorf("%w: no sync is held", bridge.ErrConflict)
+	}
+	return nil
 }
 
 func (f *fakeService) Subscribe(sub bridge.Subscriber) func() {

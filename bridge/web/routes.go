@@ -26,6 +26,7 @@ func (s *Server) routeTable() []route {
 		{Method: "POST", Path: "/api/v1/invitations/{id}/revoke", Handle: s.revokeInvitation},
 		{Method: "POST", Path: "/api/v1/invitations/{id}/code", Handle: s.revealCode},
 		{Method: "POST", Path: "/api/v1/sync", Handle: s.sync},
+		{Method: "POST", Path: "/api/v1/sync/confirm", Handle: s.confirmSync},
 		{Method: "GET", Path: "/api/v1/locks", Handle: s.listLocks},
 		{Method: "GET", Path: "/api/v1/state", Handle: s.state},
 		{Method: "GET", Path: "/api/v1/events", Handle: s.events},

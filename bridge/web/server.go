@@ -33,6 +33,8 @@ type Syncer interface {
 	SyncState() bridge.SyncState
 	// RequestSync asks for a sync soon and never blocks.
 	RequestSync()
+	// ConfirmHeldSync carries out a held sync; ErrConflict when none is.
+	ConfirmHeldSync() error
 	Subscribe(sub bridge.Subscriber) (unsubscribe func())
 }
 

@@ -117,6 +117,7 @@ func diagnosticsConfig(cfg config.Config) map[string]string {
 		"HA_RETENTION":          cfg.HARetention.String(),
 		"HTTP_ADDR":             cfg.HTTPAddr,
 		"HTTP_TRUSTED_PROXY":    cfg.HTTPTrustedProxy,
+		"HTTP_ALLOWED_HOSTS":    strconv.Itoa(len(cfg.HTTPAllowedHosts)) + " names",
 		"LOG_LEVEL":             cfg.LogLevel,
 		"LOG_FORMAT":            cfg.LogFormat,
 	}

@@ -20,7 +20,8 @@ func (d *daemon) wireOutside(cfg config.Config, logger *slog.Logger) error {
 	}
 	srv, err := web.New(web.Options{
 		Service: d.svc, Addr: cfg.HTTPAddr, TrustedProxy: cfg.HTTPTrustedProxy, APIToken: cfg.APIToken,
-		ExposeCodes: cfg.ExposeCodes, Extra: extra, Backup: d.store.BackupFile, Diagnostics: diagnosticsWriter(d.svc, cfg),
+		AllowedHosts: cfg.HTTPAllowedHosts,
+		ExposeCodes:  cfg.ExposeCodes, Extra: extra, Backup: d.store.BackupFile, Diagnostics: diagnosticsWriter(d.svc, cfg),
 		Now: d.now, Logger: logger,
 	})
 	if err != nil {

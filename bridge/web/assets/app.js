@@ -359,6 +359,13 @@
         case "code":
           showCode(await api("POST", path + "/code"), who);
           break;
+        case "confirm-sync":
+          if (!await confirmAction("Revoke them all?",
+            "Nuki Web no longer lists these keys. Confirm only if you deleted them there yourself; otherwise wait for the next sync to check again.",
+            "Revoke", true)) break;
+          await api("POST", "api/v1/sync/confirm");
+          say("Confirmed; the sync carries the revocations out.");
+          break;
         case "sync":
           // The server only asks for a sync; the sync line follows it live.
           await api("POST", "api/v1/sync");
