@@ -88,15 +88,20 @@ func DefaultClientID() string {
 
 // Timings of the loop; none of them is part of any contract.
 const (
-	publishTimeout   = 20 * time.Second // a batch of publishes must be acknowledged within this
-	tokenTimeout     = 10 * time.Second // subscribe, unsubscribe and single publishes
-	retentionCheck   = time.Minute      // how often closed invitations are checked for retention
-	scanGrace        = 100 * time.Millisecond
-	commandTimeout   = 2 * time.Minute
-	commandQueue     = 256
-	inboxLimit       = 10000
-	shutdownQuiesce  = 250 // ms paho may take to finish work on Disconnect
-	reconnectBackoff = 30 * time.Second
+	publishTimeout  = 20 * time.Second // a batch of publishes must be acknowledged within this
+	tokenTimeout    = 10 * time.Second // subscribe, unsubscribe and single publishes
+	retentionCheck  = time.Minute      // how often closed invitations are checked for retention
+	scanGrace       = 100 * time.Millisecond
+	commandTimeout  = 2 * time.Minute
+	inboxLimit      = 10000
+	shutdownQuiesce = 250 // ms paho may take to finish work on Disconnect
+	// reconnectEvery is the longest wait between two connection attempts,
+	// at start-up and after a drop, so that the bridge is back within a few
+	// seconds of the broker whatever the outage.
+	reconnectEvery = 2 * time.Second
+	// connectFailureLog is how often a broker that stays away is logged
+	// as a warning; the attempts in between are logged at debug level.
+	connectFailureLog = time.Minute
 )
 
 // Bridge publishes the Service's invitations to Home Assistant and turns MQTT
@@ -116,6 +121,12 @@ type Bridge struct {
 	connected chan struct{} // OnConnect → loop: subscribed and online
 	birth     chan struct{} // Home Assistant said "online"
 	commands  chan command  // paho handler → command worker
+	refusals  chan refusal  // paho handler → answer publisher
+	lost      chan struct{} // paho handler → answer publisher: unanswered grew
+	// unanswered counts commands that found even refusals full.
+	unanswered atomic.Int64
+	// connectFailures is the outage as paho reports it, for quiet logging.
+	connectFailures failureLog
 
 	// Owned by the Run goroutine.
 	discovery map[string]string // discovery topic → payload hash as on the broker ("" unknown)
@@ -162,6 +173,8 @@ func New(svc Service, store DiscoveryStore, opts Options) *Bridge {
 		connected: make(chan struct{}, 1),
 		birth:     make(chan struct{}, 1),
 		commands:  make(chan command, commandQueue),
+		refusals:  make(chan refusal, refusalQueue),
+		lost:      make(chan struct{}, 1),
 		discovery: make(map[string]string),
 		states:    make(map[string]string),
 		configs:   make(map[bridge.InviteID]configKey),
@@ -200,6 +213,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	workCtx, stopWork := context.WithCancel(ctx)
 	var worker sync.WaitGroup
 	worker.Go(func() { b.serveCommands(workCtx) })
+	worker.Go(func() { b.serveAnswers(workCtx) })
 	defer func() {
 		stopWork()
 		worker.Wait()
@@ -302,7 +316,8 @@ func (b *Bridge) onConnect(c paho.Client) {
 }
 
 // onMessage is paho's handler for commands and Home Assistant's status. It
-// only queues.
+// only queues, and never blocks: a command that is too large or finds the
+// queue full is handed to the answer publisher instead.
 func (b *Bridge) onMessage(_ paho.Client, m paho.Message) {
 	if m.Topic() == b.topics.haStatus() {
 		if !m.Retained() && string(m.Payload()) == "online" {
@@ -312,13 +327,19 @@ func (b *Bridge) onMessage(_ paho.Client, m paho.Message) {
 	}
 	if m.Retained() {
 		b.log.Warn("ignoring a retained command; clear it by publishing an empty retained message to its topic",
-			"topic", m.Topic())
+			"topic", clip(m.Topic(), len(b.topics.base)+quoteLen+len("/invite//code/get")))
+		return
+	}
+	c := command{topic: m.Topic(), payload: m.Payload()}
+	if len(c.payload) > maxPayload {
+		r, _, _ := b.route(c.topic)
+		b.refuse(refusal{result: fail(r, errTooLarge(len(c.payload)))})
 		return
 	}
 	select {
-	case b.commands <- command{topic: m.Topic(), payload: m.Payload()}:
+	case b.commands <- c:
 	default:
-		b.log.Error("too many commands waiting; this one is dropped", "topic", m.Topic())
+		b.refuse(b.busy(c))
 	}
 }
 

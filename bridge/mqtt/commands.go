@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
@@ -68,10 +69,12 @@ func (b *Bridge) answer(r result) {
 func (b *Bridge) execute(ctx context.Context, c command) result {
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
-	rel := strings.TrimPrefix(c.topic, b.topics.base+"/")
-	switch rel {
+	r, action, routeErr := b.route(c.topic)
+	if len(c.payload) > maxPayload {
+		return fail(r, errTooLarge(len(c.payload)))
+	}
+	switch action {
 	case "sync":
-		r := result{Command: "sync"}
 		env, err := b.envelope(&r, c.payload)
 		if err != nil {
 			return r
@@ -82,21 +85,19 @@ func (b *Bridge) execute(ctx context.Context, c command) result {
 		b.svc.RequestSync()
 		r.OK = true
 		return r
-	case "invite/create":
-		return b.create(ctx, c.payload)
+	case "create":
+		return b.create(ctx, r, c.payload)
+	case "":
+		return fail(r, routeErr)
 	}
-	r := result{Command: rel}
-	id, action, ok := strings.Cut(strings.TrimPrefix(rel, "invite/"), "/")
-	if !strings.HasPrefix(rel, "invite/") || !ok {
-		r.Error = fmt.Sprintf("unknown command topic %q", c.topic)
-		return r
-	}
-	r.Command, r.InviteID = action, bridge.InviteID(id)
 	env, err := b.envelope(&r, c.payload)
 	if err != nil {
 		return r
 	}
-	if _, _, err := bridge.ParseInviteID(id); err != nil {
+	if routeErr != nil {
+		return fail(r, routeErr)
+	}
+	if _, _, err := bridge.ParseInviteID(string(r.InviteID)); err != nil {
 		return fail(r, err)
 	}
 	if action == "revoke" || action == "code/get" {
@@ -107,7 +108,7 @@ func (b *Bridge) execute(ctx context.Context, c command) result {
 	switch action {
 	case "resend":
 		if env.Delivery != "" && !env.Delivery.Valid() {
-			return fail(r, fmt.Errorf("%w: delivery must be %q or %q, not %q", bridge.ErrInvalid, bridge.DeliveryNuki, bridge.DeliveryCustom, env.Delivery))
+			return fail(r, fmt.Errorf("%w: delivery must be %q or %q, not %s", bridge.ErrInvalid, bridge.DeliveryNuki, bridge.DeliveryCustom, quote(string(env.Delivery))))
 		}
 		_, err = b.svc.Resend(ctx, r.InviteID, bridge.ResendOptions{Delivery: env.Delivery, Force: env.Force, Actor: Actor})
 	case "revoke":
@@ -115,13 +116,38 @@ func (b *Bridge) execute(ctx context.Context, c command) result {
 	case "code/get":
 		err = b.revealCode(ctx, r.InviteID)
 	default:
-		err = fmt.Errorf("unknown command %q: use resend, revoke or code/get", action)
+		err = fmt.Errorf("unknown command %s: use resend, revoke or code/get", quote(action))
 	}
 	if err != nil {
 		return fail(r, err)
 	}
 	r.OK = true
 	return r
+}
+
+// route reads a command topic: the answer to fill in (its command name and
+// invitation id cut to their limits) and the action, "sync", "create", or
+// what follows the invitation id. action is "" for a topic that names no
+// command at all, and err then says so; err is also set for an invitation id
+// too long to be one, which the answer leaves out.
+func (b *Bridge) route(topic string) (r result, action string, err error) {
+	rel := strings.TrimPrefix(topic, b.topics.base+"/")
+	switch rel {
+	case "sync":
+		return result{Command: "sync"}, "sync", nil
+	case "invite/create":
+		return result{Command: "create"}, "create", nil
+	}
+	id, action, ok := strings.Cut(strings.TrimPrefix(rel, "invite/"), "/")
+	if !strings.HasPrefix(rel, "invite/") || !ok || action == "" {
+		return result{Command: clip(rel, quoteLen)}, "", fmt.Errorf("unknown command topic %s", quote(topic))
+	}
+	r = result{Command: clip(action, quoteLen), InviteID: bridge.InviteID(id)}
+	if len(id) > maxInviteID {
+		r.InviteID = ""
+		err = fmt.Errorf("%w: %s is not an invitation id (expected <smartlockId>-<accountUserId>)", bridge.ErrInvalid, quote(id))
+	}
+	return r, action, err
 }
 
 // envelope reads the optional JSON payload strictly; when it cannot, it
@@ -141,13 +167,13 @@ func (b *Bridge) envelope(r *result, payload []byte) (envelope, error) {
 		}
 	}
 	if err != nil {
-		var id struct {
-			RequestID string `json:"request_id"`
-		}
-		_ = json.Unmarshal(payload, &id)
-		r.RequestID = id.RequestID
+		r.RequestID = requestIDOf(payload)
 		*r = fail(*r, fmt.Errorf("%w: the payload must be empty or a JSON object with request_id (resend also takes delivery and force): %s",
 			bridge.ErrInvalid, jsonProblem(err)))
+		return envelope{}, err
+	}
+	if err := checkRequestID(env.RequestID); err != nil {
+		*r = fail(*r, err)
 		return envelope{}, err
 	}
 	r.RequestID = env.RequestID
@@ -182,12 +208,20 @@ func jsonProblem(err error) string {
 	case errors.As(err, &syntaxErr):
 		return fmt.Sprintf("not valid JSON (syntax error at byte %d)", syntaxErr.Offset)
 	}
-	return strings.TrimPrefix(err.Error(), "json: ")
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if field, ok := strings.CutPrefix(msg, "unknown field "); ok {
+		if name, err := strconv.Unquote(field); err == nil {
+			return "unknown field " + quote(name)
+		}
+	}
+	return clip(msg, maxError)
 }
 
+// fail turns r into a refusal with err's text, cut to maxError characters
+// (the Service may name every problem of a long request at once).
 func fail(r result, err error) result {
 	r.OK = false
-	r.Error = err.Error()
+	r.Error = clip(err.Error(), maxError)
 	if errors.Is(err, bridge.ErrDisabled) && r.Command == "code/get" {
 		r.Error = "refused: " + r.Error // the Service names the option that allows it
 	}
@@ -208,19 +242,21 @@ func (b *Bridge) revealCode(ctx context.Context, id bridge.InviteID) error {
 	return nil
 }
 
-func (b *Bridge) create(ctx context.Context, payload []byte) result {
-	r := result{Command: "create"}
+// create reads a create request, its fields bounded before anything else
+// reads them, and asks the Service. r is the answer route filled in.
+func (b *Bridge) create(ctx context.Context, r result, payload []byte) result {
 	if len(bytes.TrimSpace(payload)) == 0 {
 		return fail(r, fmt.Errorf("%w: create needs a JSON payload with at least email, name and smartlock_ids", bridge.ErrInvalid))
 	}
+	// Still answer with the request id when it can be read.
+	r.RequestID = requestIDOf(payload)
+	if err := checkCreateFields(payload); err != nil {
+		return fail(r, err)
+	}
 	var req bridge.CreateRequest
 	if err := json.Unmarshal(payload, &req); err != nil {
-		// Still answer with the request id when it can be read.
-		var env envelope
-		_ = json.Unmarshal(payload, &env)
-		r.RequestID = env.RequestID
 		if !errors.Is(err, bridge.ErrInvalid) { // not even JSON
-			err = fmt.Errorf("%w: the payload is not a JSON create request: %v", bridge.ErrInvalid, err)
+			err = fmt.Errorf("%w: the payload is not a JSON create request: %s", bridge.ErrInvalid, jsonProblem(err))
 		}
 		return fail(r, err)
 	}

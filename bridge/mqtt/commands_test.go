@@ -95,6 +95,65 @@ func TestCommands(t *testing.T) {
 		{name: "create with bad JSON", topic: "invite/create", payload: `{"request_id":"c4","smartlock_ids":"all"}`,
 			want: map[string]any{"command": "create", "ok": false, "request_id": "c4"}, wantError: "smartlock_ids must be a list of lock ids"},
 	}
+	// Limits: nothing a sender puts in comes back longer than a short
+	// prefix, and nothing too long reaches the service.
+	long := func(s string, n int) string { return strings.Repeat(s, n) }
+	ids := func(n int) string { return strings.TrimSuffix(long("7,", n), ",") }
+	tests = append(tests, []struct {
+		name        string
+		topic       string
+		payload     string
+		exposeCodes bool
+		want        map[string]any
+		wantError   string
+		wantCall    string
+	}{
+		{name: "sync with a long request id", topic: "sync", payload: `{"request_id":"` + long("x", 1000) + `"}`,
+			want: map[string]any{"command": "sync", "ok": false, "request_id": ""}, wantError: `request_id "` + long("x", 40) + `"… has 1000 characters; at most 128`},
+		{name: "resend with a long request id", topic: "invite/101-201/resend", payload: `{"request_id":"` + long("x", 129) + `"}`,
+			want: map[string]any{"command": "resend", "ok": false, "request_id": "", "invite_id": "101-201"}, wantError: "at most 128"},
+		{name: "revoke with a long request id and bad JSON", topic: "invite/101-201/revoke", payload: `{"request_id":"` + long("x", 5000) + `","x":1}`,
+			want: map[string]any{"command": "revoke", "ok": false, "request_id": ""}, wantError: `unknown field "x"`},
+		{name: "sync with a 10 MB request id", topic: "sync", payload: `{"request_id":"` + long("x", 10<<20) + `"}`,
+			want: map[string]any{"command": "sync", "ok": false, "request_id": ""}, wantError: "a command may have at most 65536"},
+		{name: "resend with a 10 MB request id", topic: "invite/101-201/resend", payload: `{"request_id":"` + long("x", 10<<20) + `"}`,
+			want: map[string]any{"command": "resend", "ok": false, "request_id": "", "invite_id": "101-201"}, wantError: "has 10485777 bytes"},
+		{name: "create with a 10 MB request id", topic: "invite/create", payload: `{"request_id":"` + long("x", 10<<20) + `","email":"x@example.com","name":"X","smartlock_ids":[101]}`,
+			want: map[string]any{"command": "create", "ok": false, "request_id": ""}, wantError: "at most 65536"},
+		{name: "create with a long request id", topic: "invite/create", payload: `{"request_id":"` + long("x", 200) + `","email":"x@example.com","name":"X","smartlock_ids":[101]}`,
+			want: map[string]any{"command": "create", "ok": false, "request_id": ""}, wantError: "request_id"},
+		{name: "resend with a long delivery", topic: "invite/101-201/resend", payload: `{"request_id":"d1","delivery":"` + long("p", 1000) + `"}`,
+			want: map[string]any{"ok": false, "request_id": "d1"}, wantError: `not "` + long("p", 40) + `"…`},
+		{name: "resend with a long unknown field", topic: "invite/101-201/resend", payload: `{"request_id":"d2","` + long("k", 1000) + `":1}`,
+			want: map[string]any{"ok": false, "request_id": "d2"}, wantError: `unknown field "` + long("k", 40) + `"…`},
+		{name: "create with a long unknown field", topic: "invite/create", payload: `{"request_id":"c5","email":"x@example.com","` + long("k", 1000) + `":1}`,
+			want: map[string]any{"ok": false, "request_id": "c5"}, wantError: `unknown field "` + long("k", 40) + `"…`},
+		{name: "create with a long weekday", topic: "invite/create",
+			payload: `{"request_id":"c6","email":"x@example.com","name":"X","smartlock_ids":[101],"allowed_weekdays":["` + long("d", 30000) + `"]}`,
+			want:    map[string]any{"ok": false, "request_id": "c6"}, wantError: `allowed_weekdays: "` + long("d", 40) + `"… is not one of mon`},
+		{name: "create with too many weekdays", topic: "invite/create",
+			payload: `{"request_id":"c7","email":"x@example.com","name":"X","smartlock_ids":[101],"allowed_weekdays":[` + strings.TrimSuffix(long(`"mon",`, 5000), ",") + `]}`,
+			want:    map[string]any{"ok": false, "request_id": "c7"}, wantError: "allowed_weekdays lists more than 7 days"},
+		{name: "create with a long email", topic: "invite/create",
+			payload: `{"request_id":"c8","email":"` + long("e", 300) + `@example.com","name":"X","smartlock_ids":[101]}`,
+			want:    map[string]any{"ok": false, "request_id": "c8"}, wantError: "email \"" + long("e", 40) + "\"… has 312 characters; at most 254"},
+		{name: "create with a long name and language", topic: "invite/create",
+			payload: `{"email":"x@example.com","name":"` + long("ö", 101) + `","language":"` + long("l", 17) + `","smartlock_ids":[101]}`,
+			want:    map[string]any{"ok": false}, wantError: "name \"" + long("ö", 40) + "\"… has 101 characters; at most 100 are allowed; language"},
+		{name: "create with 201 locks", topic: "invite/create",
+			payload: `{"request_id":"c9","email":"x@example.com","name":"X","smartlock_ids":[` + ids(201) + `]}`,
+			want:    map[string]any{"ok": false, "request_id": "c9"}, wantError: "smartlock_ids names more than 200 locks; at most 200 are allowed per request"},
+		{name: "create with 30,000 locks", topic: "invite/create",
+			payload: `{"email":"x@example.com","name":"X","smartlock_ids":[` + ids(30000) + `]}`,
+			want:    map[string]any{"ok": false}, wantError: "more than 200 locks"},
+		{name: "create with a million locks", topic: "invite/create",
+			payload: `{"email":"x@example.com","name":"X","smartlock_ids":[` + ids(1000000) + `]}`,
+			want:    map[string]any{"ok": false}, wantError: "a command may have at most 65536"},
+		{name: "revoke with a long invitation id", topic: "invite/" + long("1", 1000) + "/revoke",
+			want: map[string]any{"command": "revoke", "ok": false, "invite_id": ""}, wantError: `"` + long("1", 40) + `"… is not an invitation id`},
+		{name: "a long unknown sub-command", topic: "invite/101-201/" + long("c", 1000) + "/x",
+			want: map[string]any{"command": long("c", 40) + "…", "ok": false, "invite_id": "101-201"}, wantError: `unknown command "` + long("c", 40) + `"…`},
+	}...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h.svc.mu.Lock()
@@ -106,6 +165,9 @@ func TestCommands(t *testing.T) {
 			msg := w.WaitFor(wait, "a result", func(m mqtttest.Message) bool { return m.Topic == h.topic("result") })
 			if msg.Retained {
 				t.Errorf("the result is retained")
+			}
+			if len(msg.Payload) > 1024 {
+				t.Fatalf("the result has %d bytes, want at most 1024: %.300s…", len(msg.Payload), msg.Payload)
 			}
 			res := decode(t, msg.Payload)
 			for k, v := range tc.want {
@@ -131,6 +193,14 @@ func TestCommands(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("log lines stay short", func(t *testing.T) {
+		for line := range strings.Lines(h.logs.String()) {
+			if len(line) > 2048 {
+				t.Errorf("a log line has %d bytes: %.300s…", len(line), line)
+			}
+		}
+	})
 
 	t.Run("the code travels once, not retained", func(t *testing.T) {
 		codes := w.On(h.topic("invite/101-201/code"))

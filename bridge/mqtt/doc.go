@@ -20,6 +20,15 @@
 // command left on the broker is never replayed. Their JSON payloads are read
 // strictly: an unknown field, a value of the wrong type, or delivery and
 // force (which only resend takes) elsewhere are refused on <base>/result.
+// Every command gets exactly one answer there. A payload over 64 KiB, a
+// request_id over 128 bytes, a create naming more than 200 locks and string
+// fields longer than their limit are refused before anything of them is
+// echoed, logged or acted on; errors and logs quote at most 40 characters of
+// a refused value. At most 256 commands wait for the worker: one that finds
+// the queue full is answered at once with an error starting "busy:".
+//
+// paho retries a lost or refused connection at most every 2 s, so the
+// bridge is online again within seconds of the broker's return.
 //
 // Home Assistant learns the entities from device-based discovery messages on
 // <prefix>/device/<device_id>/config (prefix default homeassistant): one
@@ -36,9 +45,11 @@
 // Run owns the MQTT client and runs the publishing loop in the caller's
 // goroutine: it applies queued invitation events and sync states, republishes
 // after each (re)connect and after Home Assistant's birth message, and
-// checks retention once a minute. Run starts one more goroutine, the command
-// worker, which calls the Service for each command and publishes its result;
-// it exits before Run returns. paho's own goroutines call the Bridge's
-// handlers, which only queue work and never block. The Subscriber methods
+// checks retention once a minute. Run starts two more goroutines, which exit
+// before Run returns: the command worker, which calls the Service for each
+// command and publishes its result, and the answer publisher, which
+// publishes the refusals given without the worker (busy, too large). paho's
+// own goroutines call the Bridge's handlers, which only queue work and never
+// block. The Subscriber methods
 // (InvitationEvents, SyncStateChanged) never block either.
 package mqtt

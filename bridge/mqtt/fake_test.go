@@ -25,6 +25,8 @@ type fakeService struct {
 	creates     []bridge.CreateRequest
 	sub         bridge.Subscriber
 	nextUser    int64
+	// gate, when set, holds every Create until it is closed.
+	gate chan struct{}
 }
 
 func newFakeService(now func() time.Time, invs ...bridge.Invitation) *fakeService {
@@ -107,8 +109,18 @@ func (f *fakeService) change(id bridge.InviteID, ev bridge.EventType, fn func(*b
 	return inv, nil
 }
 
-func (f *fakeService) Create(_ context.Context, r bridge.CreateRequest) ([]bridge.Invitation, error) {
+func (f *fakeService) Create(ctx context.Context, r bridge.CreateRequest) ([]bridge.Invitation, error) {
 	f.record("create " + r.Email)
+	f.mu.Lock()
+	gate := f.gate
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	if r.Email == "" || len(r.SmartlockIDs) == 0 {
 		return nil, fmt.Errorf("%w: email and smartlock_ids are required", bridge.ErrInvalid)
 	}

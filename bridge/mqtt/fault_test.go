@@ -45,6 +45,21 @@ func TestBrokerRestart(t *testing.T) {
 		topics := slices.Sorted(maps.Keys(retained))
 		t.Errorf("after the restart %d states and devices are retained, want 5 states and 6 devices: %q", len(retained), topics)
 	}
+
+	// A longer outage, long enough for a growing reconnect backoff to
+	// reach 8 s: the bridge is still online and answering within 5 s of
+	// the broker's return.
+	m.Stop()
+	time.Sleep(8 * time.Second)
+	m.Start()
+	back := time.Now()
+	promise := func() time.Duration { return max(time.Until(back.Add(5*time.Second)), 0) }
+	w2 := h.watch(h.topic("availability"), h.topic("result"))
+	w2.WaitPayload(promise(), h.topic("availability"), "online")
+	w2.Publish(h.topic("sync"), []byte(`{"request_id":"after-outage"}`), false)
+	w2.WaitFor(promise(), "the answer within 5 s of the broker's return", func(msg mqtttest.Message) bool {
+		return msg.Topic == h.topic("result") && decode(t, msg.Payload)["request_id"] == "after-outage"
+	})
 }
 
 func TestCleanShutdownPublishesOffline(t *testing.T) {

@@ -3,7 +3,9 @@ package mqtt
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
 )
@@ -19,6 +21,9 @@ func (refusingService) RequestSync()                                  {}
 func (refusingService) Create(_ context.Context, r bridge.CreateRequest) ([]bridge.Invitation, error) {
 	if r.Actor != Actor {
 		return nil, fmt.Errorf("actor %q", r.Actor)
+	}
+	if len(r.SmartlockIDs) > maxLocks || len(r.RequestID) > maxRequestID {
+		panic(fmt.Sprintf("a create over the limits reached the service: %d locks, request_id of %d bytes", len(r.SmartlockIDs), len(r.RequestID)))
 	}
 	return nil, fmt.Errorf("%w: refused", bridge.ErrInvalid)
 }
@@ -49,6 +54,16 @@ func FuzzCommand(f *testing.F) {
 		{"invite/100-5/resend", `{"delivery":"custom"}`}, {"invite/100-5/resend", `{"force":true,"request_id":"f"}`},
 		{"invite/100-5/revoke", `{"force":1}`}, {"invite/100-5/revoke", ""},
 		{"invite/100-5/code/get", ""}, {"invite/x/resend", ""}, {"invite/100-5/code/set", "1"},
+		{"sync", `{"request_id":"` + strings.Repeat("r", 300) + `"}`},
+		{"invite/100-5/resend", `{"request_id":"` + strings.Repeat("r", 300) + `","delivery":"` + strings.Repeat("d", 300) + `"}`},
+		{"invite/100-5/revoke", `{"` + strings.Repeat("k", 300) + `":1,"request_id":"` + strings.Repeat("r", 300) + `"}`},
+		{"invite/" + strings.Repeat("9", 300) + "/resend", ""},
+		{"invite/100-5/" + strings.Repeat("c", 300) + "/get", ""},
+		{"invite/create", `{"request_id":"` + strings.Repeat("r", 300) + `","email":"` + strings.Repeat("e", 300) + `"}`},
+		{"invite/create", `{"allowed_weekdays":["` + strings.Repeat("w", 300) + `"],"language":"` + strings.Repeat("l", 300) + `"}`},
+		{"invite/create", `{"Smartlock_IDS":[` + strings.Repeat("1,", 300) + `1],"email":"a@example.com","name":"A"}`},
+		{"invite/create", `{"REQUEST_ID":"` + strings.Repeat("r", 300) + `","` + strings.Repeat("k", 300) + `":1}`},
+		{"invite/create", `{"request_id":"a","smartlock_ids":[1,2,3],"email":"a@example.com","name":"A","allowed_until":"` + strings.Repeat("9", 300) + `"}`},
 	} {
 		f.Add(seed.topic, []byte(seed.payload))
 	}
@@ -63,6 +78,13 @@ func FuzzCommand(f *testing.F) {
 		}
 		if r.Error == "" {
 			t.Fatalf("%q %q: refused without a reason", topic, payload)
+		}
+		// Nothing comes back longer than its limit, whatever came in.
+		if len(r.RequestID) > maxRequestID ||
+			len(r.InviteID) > maxInviteID || utf8.RuneCountInString(r.Command) > quoteLen+1 ||
+			utf8.RuneCountInString(r.Error) > maxError+len("refused: ")+1 {
+			t.Fatalf("%.100q %.100q: the answer is too long: request_id %d, invite_id %d, command %d, error %d bytes",
+				topic, payload, len(r.RequestID), len(r.InviteID), len(r.Command), len(r.Error))
 		}
 	})
 }

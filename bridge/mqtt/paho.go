@@ -9,14 +9,16 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 // clientOptions configures paho: a clean session re-subscribed in OnConnect,
-// retries from the very first connect, unordered non-blocking handlers and
-// "offline" as the last will.
+// retries from the very first connect and after a drop at most
+// reconnectEvery apart, unordered non-blocking handlers and "offline" as the
+// last will.
 func (b *Bridge) clientOptions() (*paho.ClientOptions, error) {
 	o := paho.NewClientOptions().
 		AddBroker(b.opts.URL).
@@ -25,8 +27,8 @@ func (b *Bridge) clientOptions() (*paho.ClientOptions, error) {
 		SetOrderMatters(false).
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
-		SetConnectRetryInterval(5*time.Second).
-		SetMaxReconnectInterval(reconnectBackoff).
+		SetConnectRetryInterval(reconnectEvery).
+		SetMaxReconnectInterval(reconnectEvery).
 		SetKeepAlive(30*time.Second).
 		SetConnectTimeout(10*time.Second).
 		SetWriteTimeout(10*time.Second).
@@ -36,8 +38,17 @@ func (b *Bridge) clientOptions() (*paho.ClientOptions, error) {
 			b.log.Warn("lost the connection to the MQTT broker; reconnecting", "error", err)
 		}).
 		SetConnectionNotificationHandler(func(_ paho.Client, n paho.ConnectionNotification) {
-			if f, ok := n.(paho.ConnectionNotificationFailed); ok {
-				b.log.Warn("could not connect to the MQTT broker; retrying", "broker", redactURL(b.opts.URL), "error", f.Reason)
+			switch n := n.(type) {
+			case paho.ConnectionNotificationFailed:
+				attempts, warn := b.connectFailures.failed(b.opts.Now())
+				level := slog.LevelDebug
+				if warn {
+					level = slog.LevelWarn
+				}
+				b.log.Log(context.Background(), level, "could not connect to the MQTT broker; retrying",
+					"broker", redactURL(b.opts.URL), "error", n.Reason, "attempts", attempts)
+			case paho.ConnectionNotificationConnected:
+				b.connectFailures.reset()
 			}
 		})
 	if b.opts.Username != "" {
@@ -54,6 +65,34 @@ func (b *Bridge) clientOptions() (*paho.ClientOptions, error) {
 		o.SetTLSConfig(cfg)
 	}
 	return o, nil
+}
+
+// failureLog keeps the log readable while the broker stays away: attempts
+// come every reconnectEvery, but only the first failure of an outage and
+// then one every connectFailureLog are warnings.
+type failureLog struct {
+	mu       sync.Mutex
+	attempts int
+	warned   time.Time
+}
+
+// failed counts a failed attempt and says whether to warn about it.
+func (f *failureLog) failed(now time.Time) (attempts int, warn bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.attempts++
+	if f.attempts == 1 || now.Sub(f.warned) >= connectFailureLog {
+		f.warned = now
+		return f.attempts, true
+	}
+	return f.attempts, false
+}
+
+// reset starts afresh once connected.
+func (f *failureLog) reset() {
+	f.mu.Lock()
+	f.attempts = 0
+	f.mu.Unlock()
 }
 
 // tlsConfig returns the TLS settings for ssl://, mqtts://, tls:// and wss://
