@@ -31,6 +31,7 @@ type InvitationReader interface {
 // ErrConflict, ErrDisabled or a *bridge.NukiError.
 type Commander interface {
 	RequestSync()
+	ConfirmHeldSync() error
 	Create(ctx context.Context, r bridge.CreateRequest) ([]bridge.Invitation, error)
 	Resend(ctx context.Context, id bridge.InviteID, o bridge.ResendOptions) (bridge.Invitation, error)
 	Revoke(ctx context.Context, id bridge.InviteID, actor string) (bridge.Invitation, error)

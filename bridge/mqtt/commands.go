@@ -38,6 +38,8 @@ type envelope struct {
 	// Force re-sends an accepted invitation too (resend only); without it
 	// the Service refuses.
 	Force bool `json:"force"`
+	// ConfirmHeld carries out a held sync (sync only).
+	ConfirmHeld bool `json:"confirm_held"`
 }
 
 // serveCommands is the command worker: it runs one command at a time until
@@ -81,6 +83,13 @@ func (b *Bridge) execute(ctx context.Context, c command) result {
 		}
 		if err := env.withoutResendFields("sync"); err != nil {
 			return fail(r, err)
+		}
+		if env.ConfirmHeld {
+			if err := b.svc.ConfirmHeldSync(); err != nil {
+				return fail(r, err)
+			}
+			r.OK = true
+			return r
 		}
 		b.svc.RequestSync()
 		r.OK = true
@@ -188,6 +197,8 @@ func (env envelope) withoutResendFields(command string) error {
 		return fmt.Errorf("%w: delivery applies to resend only, not to %s", bridge.ErrInvalid, command)
 	case env.Force:
 		return fmt.Errorf("%w: force applies to resend only, not to %s", bridge.ErrInvalid, command)
+	case env.ConfirmHeld && command != "sync":
+		return fmt.Errorf("%w: confirm_held applies to sync only, not to %s", bridge.ErrInvalid, command)
 	}
 	return nil
 }

@@ -25,6 +25,7 @@ type fakeService struct {
 	creates     []bridge.CreateRequest
 	sub         bridge.Subscriber
 	nextUser    int64
+	heldSync    bool // ConfirmHeldSync succeeds
 	// gate, when set, holds every Create until it is closed.
 	gate chan struct{}
 }
@@ -78,6 +79,18 @@ func (f *fakeService) SyncState() bridge.SyncState {
 }
 
 func (f *fakeService) RequestSync() { f.record("sync") }
+
+// ConfirmHeldSync records the call; a fake sync is never held unless the
+// test says so with heldSync.
+func (f *fakeService) ConfirmHeldSync() error {
+	f.record("confirm_held")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.heldSync {
+		return fmt.Errorf("%w: no sync is held", bridge.ErrConflict)
+	}
+	return nil
+}
 
 func (f *fakeService) record(call string) {
 	f.mu.Lock()

@@ -17,6 +17,7 @@ type refusingService struct{}
 func (refusingService) Invitations(bridge.Filter) []bridge.Invitation { return nil }
 func (refusingService) SyncState() bridge.SyncState                   { return bridge.SyncState{} }
 func (refusingService) RequestSync()                                  {}
+func (refusingService) ConfirmHeldSync() error                        { return bridge.ErrConflict }
 
 func (refusingService) Create(_ context.Context, r bridge.CreateRequest) ([]bridge.Invitation, error) {
 	if r.Actor != Actor {
