@@ -44,7 +44,7 @@ func (s *Store) BackupFile(path string) error {
 // holds the exclusive lock, and BackupPath fails after timeout with an error
 // wrapping ErrLocked; a running daemon offers backups through its HTTP API
 // instead. A file that is no nuki-invites database fails with
-// bridge.ErrInvalid.
+// bridge.ErrInvalid, a damaged one with a *DamageError.
 func BackupPath(dbPath, dest string, timeout time.Duration) error {
 	if timeout <= 0 {
 		timeout = 2 * time.Second
@@ -52,15 +52,17 @@ func BackupPath(dbPath, dest string, timeout time.Duration) error {
 	if _, err := os.Stat(dbPath); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	db, err := openDB(dbPath, &bbolt.Options{ReadOnly: true, Timeout: timeout})
+	db, err := openDB(dbPath, true, timeout)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	err = db.View(func(tx *bbolt.Tx) error {
-		if tx.Bucket(bucketMeta) == nil {
-			return fmt.Errorf("%w: %s is not a nuki-invites database", bridge.ErrInvalid, dbPath)
-		}
-		return nil
+	err = guard(dbPath, func() error {
+		return db.View(func(tx *bbolt.Tx) error {
+			if tx.Bucket(bucketMeta) == nil {
+				return fmt.Errorf("%w: %s is not a nuki-invites database", bridge.ErrInvalid, dbPath)
+			}
+			return nil
+		})
 	})
 	if err == nil {
 		err = backupFile(db, dbPath, dest)
@@ -72,9 +74,11 @@ func BackupPath(dbPath, dest string, timeout time.Duration) error {
 }
 
 func backup(db *bbolt.DB, w io.Writer) (n int64, err error) {
-	err = db.View(func(tx *bbolt.Tx) error {
-		n, err = tx.WriteTo(w)
-		return err
+	err = guard(db.Path(), func() error {
+		return db.View(func(tx *bbolt.Tx) error {
+			n, err = tx.WriteTo(w)
+			return err
+		})
 	})
 	return n, err
 }

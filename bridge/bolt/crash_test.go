@@ -20,6 +20,13 @@ import (
 const crashChildEnv = "NUKI_INVITES_BOLT_CRASH_CHILD"
 
 func TestMain(m *testing.M) {
+	if list := os.Getenv(damageChildEnv); list != "" {
+		if err := openEach(list); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if path := os.Getenv(crashChildEnv); path != "" {
 		if err := commitForever(path); err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -15,7 +15,7 @@ func (s *Store) PublishedDiscovery(ctx context.Context) (map[string]string, erro
 		return nil, fmt.Errorf("read published discovery: %w", err)
 	}
 	topics := make(map[string]string)
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		b, err := bucket(tx, bucketDiscovery)
 		if err != nil {
 			return err

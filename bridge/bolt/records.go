@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 
@@ -15,15 +16,15 @@ import (
 )
 
 // Load reads every record in one read transaction. The maps are new and owned
-// by the caller. A record that cannot be decoded fails the whole Load, naming
-// its bucket and key: silently dropping it would make the next sync believe
-// an invitation vanished.
+// by the caller. A record that cannot be decoded fails the whole Load with a
+// *DamageError naming its bucket and key: silently dropping it would make the
+// next sync believe an invitation vanished.
 func (s *Store) Load(ctx context.Context) (bridge.State, error) {
 	if err := ctx.Err(); err != nil {
 		return bridge.State{}, fmt.Errorf("load: %w", err)
 	}
 	var st bridge.State
-	err := s.db.View(func(tx *bbolt.Tx) (err error) {
+	err := s.view(func(tx *bbolt.Tx) (err error) {
 		if st.Locks, err = loadJSON(tx, bucketLocks, func(l *bridge.Lock) int64 { return l.ID }); err != nil {
 			return err
 		}
@@ -43,7 +44,7 @@ func (s *Store) Load(ctx context.Context) (bridge.State, error) {
 		return err
 	})
 	if err != nil {
-		return bridge.State{}, fmt.Errorf("load: %w", err)
+		return bridge.State{}, fmt.Errorf("load: %w", asDamage(s.path, err))
 	}
 	return st, nil
 }
@@ -90,6 +91,12 @@ func decodeJSON[V any](name []byte, raw []record) ([]V, error) {
 	for w := range workers {
 		lo, hi := w*per, min((w+1)*per, len(raw))
 		wg.Go(func() {
+			defer func() {
+				if r := recover(); r != nil {
+					errs[w] = fmt.Errorf("%s records: %v", name, r)
+				}
+			}()
+			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 			for i := lo; i < hi; i++ {
 				if err := json.Unmarshal(raw[i].value, &out[i]); err != nil {
 					errs[w] = fmt.Errorf("%s record %s: %w", name, showKey(name, raw[i].key), err)

@@ -62,13 +62,13 @@ func schemaVersion(tx *bbolt.Tx) (uint64, error) {
 func (s *Store) migrate(steps []migration) error {
 	latest := uint64(len(steps))
 	var have uint64
-	err := s.db.View(func(tx *bbolt.Tx) (err error) {
+	err := s.view(func(tx *bbolt.Tx) (err error) {
 		have, err = schemaVersion(tx)
 		return err
 	})
 	switch {
 	case err != nil:
-		return fmt.Errorf("database %s: %w", s.path, err)
+		return asDamage(s.path, err)
 	case have > latest:
 		return fmt.Errorf("database %s: database schema %d is newer than this nuki-invites (%d): %w",
 			s.path, have, latest, ErrNewerSchema)

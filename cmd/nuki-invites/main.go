@@ -25,6 +25,7 @@ Usage:
   nuki-invites simulate [--addr A]        serve a simulated Nuki Web API
   nuki-invites backup FILE                copy the database to FILE (hot, while the daemon runs)
   nuki-invites diagnostics FILE           write a diagnostics bundle to FILE (no names, e-mails, codes)
+  nuki-invites check [FILE]               verify a database file (DB_PATH by default) without changing it
   nuki-invites template preview NAME      print a rendered email template (--lang de)
   nuki-invites addon                      run as a Home Assistant add-on (reads /data/options.json)
   nuki-invites healthcheck                exit 0 when the local daemon answers /healthz
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return backupCommand(ctx, args, stdout, stderr)
 	case "diagnostics":
 		return diagnosticsCommand(ctx, args, stdout, stderr)
+	case "check":
+		return checkCommand(ctx, args, stdout, stderr)
 	case "template":
 		return templateCommand(args, stdout, stderr)
 	case "addon":
