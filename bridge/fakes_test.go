@@ -82,8 +82,8 @@ type fakeNuki struct {
 	holdCreates, holdDeletes bool
 	deleting                 map[string]bool
 	hideUsers                int // FindUser misses this many more look-ups
-	// fetching, when set, receives a value when Fetch starts; Fetch then
-	// waits for fetchGate to close.
+	// fetching, when set, receives a value once Fetch has read the
+	// account; Fetch then waits for fetchGate to close before answering.
 	fetching  chan struct{}
 	fetchGate chan struct{}
 }
@@ -99,10 +99,15 @@ func newFakeNuki(now func() time.Time, locks ...string) *fakeNuki {
 }
 
 func (f *fakeNuki) Fetch(context.Context) (bridge.Snapshot, error) {
+	snap, err := f.snapshot()
 	if f.fetching != nil {
 		f.fetching <- struct{}{}
 		<-f.fetchGate
 	}
+	return snap, err
+}
+
+func (f *fakeNuki) snapshot() (bridge.Snapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fetchErr != nil {

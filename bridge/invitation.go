@@ -105,6 +105,9 @@ type Invitation struct {
 	// list until the lock has carried the delete out; a sync ignores them
 	// and forgets each once it is gone.
 	Deleting []string `json:"deleting,omitempty"`
+	// DeleteLate marks a revoke made while a create may still be carried
+	// out by the lock: the authorization that appears for it is deleted.
+	DeleteLate bool `json:"deleteLate,omitempty"`
 	// CheckRequestedAt is when the lock was asked to sync before an
 	// automatic re-send; the re-send happens only after a fresh look at the
 	// authorization and the activity log finds no sign of use.

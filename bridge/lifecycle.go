@@ -352,6 +352,10 @@ func (s *Service) Revoke(ctx context.Context, id InviteID, actor string) (Invita
 			return Invitation{}, fmt.Errorf("revoking %s: %w", id, err)
 		}
 	}
+	// A create Nuki took may still be carried out by the lock: whatever
+	// appears for it is deleted then.
+	outstanding := inv.awaitingLock() || inv.Replacing || inv.RequestID != ""
+	busy := ""
 	for _, authID := range []string{inv.AuthID, inv.PrevAuthID} {
 		if authID == "" {
 			continue
@@ -362,9 +366,9 @@ func (s *Service) Revoke(ctx context.Context, id InviteID, actor string) (Invita
 			inv.Deleting = appendOnce(inv.Deleting, authID)
 		case errors.Is(err, ErrNotFound):
 		case errors.Is(err, ErrBusy) && authID == inv.PrevAuthID && !inv.DeleteRequestedAt.IsZero():
-			// Its delete is already running.
+			inv.Deleting = appendOnce(inv.Deleting, authID) // its delete is already running
 		case errors.Is(err, ErrBusy):
-			return Invitation{}, fmt.Errorf("revoking %s: the lock is still carrying out an earlier change to this authorization; try again in a minute: %w", id, err)
+			busy = authID // the lock is at an earlier change; the scheduler deletes it after
 		default:
 			return Invitation{}, fmt.Errorf("revoking %s: %w", id, err)
 		}
@@ -372,7 +376,8 @@ func (s *Service) Revoke(ctx context.Context, id InviteID, actor string) (Invita
 	now := s.now()
 	// RequestID stays: should Nuki still carry out a custom request, its
 	// result is recognised as belonging to a revoked invitation and deleted.
-	inv.RevokedAt, inv.AuthID, inv.PrevAuthID, inv.Replacing, inv.DeleteRequestedAt = now, "", "", false, time.Time{}
+	inv.RevokedAt, inv.AuthID, inv.PrevAuthID, inv.Replacing, inv.DeleteRequestedAt = now, busy, "", false, time.Time{}
+	inv.DeleteLate = outstanding
 	inv.CheckRequestedAt = time.Time{}
 	inv.record(now, EventRevoked, actor, "revoked")
 	types := s.settle(&inv, now, nil)

@@ -239,6 +239,7 @@ func (s *Service) retire(ctx context.Context, inv *Invitation, now time.Time) (g
 		return false, err
 	}
 	inv.DeleteRequestedAt = now
+	inv.Deleting = appendOnce(inv.Deleting, inv.PrevAuthID)
 	inv.record(now, EventChanged, "", "asked Nuki Web to delete the old authorization; the new one follows once the lock has deleted it")
 	if still, _, err := listed(); err == nil && !still {
 		return true, nil
@@ -292,7 +293,9 @@ func (s *Service) followUp(ctx context.Context, mode followMode) error {
 			return false
 		}
 		if inv.awaitingLock() {
-			return true
+			// A failed one is asked for again by the scheduler only, and
+			// not once its attempts are used up.
+			return inv.FailedAt.IsZero() || mode == followRetry && inv.Attempts < maxAttempts
 		}
 		return inv.Replacing && (inv.FailedAt.IsZero() || mode == followRetry && inv.Attempts < maxAttempts)
 	})
@@ -371,8 +374,9 @@ func (s *Service) checkConfirmed(ctx context.Context, id InviteID, retry bool) e
 	if inv.FailedAt.IsZero() {
 		return s.confirmTimeout(ctx, id, now)
 	}
-	if !retry || inv.Attempts >= maxAttempts {
-		return nil
+	if !retry || inv.Attempts >= maxAttempts ||
+		now.Before(inv.FailedAt.Add(time.Duration(inv.Attempts)*s.opts.ConfirmTimeout)) {
+		return nil // at most once per CONFIRM_TIMEOUT
 	}
 	inv.Attempts++
 	invs := []Invitation{inv}

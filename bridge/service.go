@@ -96,6 +96,15 @@ type Service struct {
 	// says the user confirmed it. Guarded by syncing.
 	held   []InviteID
 	heldOK bool
+	// missing counts, per invitation, the syncs in a row that did not list
+	// its authorization; one is not enough to call it deleted. Guarded by
+	// syncing.
+	missing map[InviteID]int
+	// seq counts commits; touched is the commit that last changed each
+	// invitation, so a sync leaves alone what changed while it read Nuki
+	// Web. Guarded by mu (written with op held too).
+	seq     uint64
+	touched map[InviteID]uint64
 
 	syncNow chan struct{}
 }
@@ -131,6 +140,7 @@ func NewService(store Store, nuki Nuki, mailer Mailer, opts Options) *Service {
 		store: store, nuki: nuki, mailer: mailer, opts: opts,
 		log:     opts.Logger.With("component", "service"),
 		syncNow: make(chan struct{}, 1),
+		missing: map[InviteID]int{}, touched: map[InviteID]uint64{},
 	}
 }
 
@@ -306,6 +316,10 @@ func (s *Service) commit(ctx context.Context, c *change) error {
 	b := &c.batch
 	s.mu.Lock()
 	s.state.Apply(b)
+	s.seq++
+	for _, inv := range b.Invitations {
+		s.touched[inv.ID] = s.seq
+	}
 	subs := slices.Clone(s.subs)
 	var sync SyncState
 	if len(b.Invitations) > 0 {

@@ -203,6 +203,10 @@ func TestSyncMarksDeletedAuthorizationRevoked(t *testing.T) {
 	clear(h.nuki.auths)
 	h.rec.take()
 	h.sync()
+	if got := h.get(inv.ID); got.Status != bridge.StatusPending {
+		t.Fatalf("after one sync without it: %s; one listing is not enough to call it deleted", got.Status)
+	}
+	h.sync()
 	got := h.get(inv.ID)
 	if got.Status != bridge.StatusRevoked {
 		t.Fatalf("status %s, want revoked", got.Status)
@@ -834,8 +838,12 @@ func TestASyncThatWouldRevokeEverythingIsHeld(t *testing.T) {
 	t.Run("held, then carried out when the next sync agrees", func(t *testing.T) {
 		h := setup(t)
 		saved := maps.Clone(h.nuki.auths)
-		clear(h.nuki.auths) // one bad answer: an empty account
+		clear(h.nuki.auths) // bad answers: an empty account
 		h.rec.take()
+		h.sync()
+		if st := h.svc.SyncState(); st.Status != bridge.SyncOK || revoked(h) != 0 {
+			t.Fatalf("after one empty answer: %s, %d revoked; want nothing done", st.Status, revoked(h))
+		}
 		h.sync()
 		st := h.svc.SyncState()
 		if st.Status != bridge.SyncHeld || !strings.Contains(st.LastError, "10 of 10") || revoked(h) != 0 {
@@ -849,7 +857,8 @@ func TestASyncThatWouldRevokeEverythingIsHeld(t *testing.T) {
 		if st := h.svc.SyncState(); st.Status != bridge.SyncOK || revoked(h) != 0 {
 			t.Errorf("after a good answer: %s, %d revoked", st.Status, revoked(h))
 		}
-		clear(h.nuki.auths) // really gone this time: two syncs agree
+		clear(h.nuki.auths) // really gone this time: the held sync and the next agree
+		h.sync()
 		h.sync()
 		h.sync()
 		if revoked(h) != 10 {
@@ -859,6 +868,7 @@ func TestASyncThatWouldRevokeEverythingIsHeld(t *testing.T) {
 	t.Run("carried out when the user confirms", func(t *testing.T) {
 		h := setup(t)
 		clear(h.nuki.auths)
+		h.sync()
 		h.sync()
 		if err := h.svc.ConfirmHeldSync(); err != nil {
 			t.Fatal(err)
@@ -877,6 +887,7 @@ func TestASyncThatWouldRevokeEverythingIsHeld(t *testing.T) {
 			delete(h.nuki.auths, id)
 			break
 		}
+		h.sync()
 		h.sync()
 		if revoked(h) != 1 || h.svc.SyncState().Status != bridge.SyncOK {
 			t.Errorf("%d revoked, status %s", revoked(h), h.svc.SyncState().Status)

@@ -271,3 +271,88 @@ func TestAResendStuckBehindABusyLockFailsInTime(t *testing.T) {
 		t.Errorf("%d emails, %d deletes; want 1 and 0", h.nuki.Emails(), len(h.nuki.deleted))
 	}
 }
+
+func TestASyncThatReadNukiBeforeAChangeLeavesItAlone(t *testing.T) {
+	h := newHarness(t, bridge.Options{})
+	h.nuki.fetching, h.nuki.fetchGate = make(chan struct{}), make(chan struct{})
+	synced := make(chan error, 1)
+	go func() { synced <- h.svc.Sync(context.Background()) }()
+	<-h.nuki.fetching // the sync has read an account without the new key
+
+	inv := h.create(bridge.DeliveryNuki, 100)[0]
+	if err := h.svc.FollowUp(context.Background()); err != nil { // the lock confirms it meanwhile
+		t.Fatal(err)
+	}
+	if got := h.get(inv.ID); got.Status != bridge.StatusPending {
+		t.Fatalf("confirmed: %s, want pending", got.Status)
+	}
+	close(h.nuki.fetchGate)
+	if err := <-synced; err != nil {
+		t.Fatal(err)
+	}
+	h.nuki.fetching = nil
+	h.sync()
+	h.tick()
+	got := h.get(inv.ID)
+	if got.Status != bridge.StatusPending || len(h.nuki.deleted) != 0 || got.Send != 1 {
+		t.Errorf("after the sync that read Nuki Web before the key existed: %s, %d deletes, sending %d; want pending, none, 1",
+			got.Status, len(h.nuki.deleted), got.Send)
+	}
+	if slices.ContainsFunc(got.History, func(e bridge.HistoryEntry) bool { return e.Event == bridge.EventRevoked }) {
+		t.Errorf("the invitation was taken for revoked on the way: %+v", got.History)
+	}
+}
+
+func TestARevokeBeforeTheLockTookTheCreateStays(t *testing.T) {
+	h := newHarness(t, bridge.Options{})
+	h.nuki.holdCreates = true
+	inv := h.create(bridge.DeliveryNuki, 100)[0]
+	clear(h.nuki.auths) // not listed at all until the lock takes it
+	if _, err := h.svc.Revoke(context.Background(), inv.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	// The lock takes the create after all; Nuki's creationDate says nothing.
+	h.nuki.auths["late"] = bridge.Auth{ID: "late", SmartlockID: 100, AccountUserID: inv.AccountUserID,
+		Type: bridge.AuthTypeApp, AuthID: 9, Enabled: true}
+	h.sync()
+	h.tick()
+	if got := h.get(inv.ID); got.Status != bridge.StatusRevoked {
+		t.Errorf("the key the lock made after the revoke brought the invitation back: %s", got.Status)
+	}
+	if !slices.Contains(h.nuki.deleted, "late") {
+		t.Errorf("the late key was not deleted: %v", h.nuki.deleted)
+	}
+}
+
+func TestAResendOfAnAdoptedKeyIsNeverAutomatic(t *testing.T) {
+	h := newHarness(t, bridge.Options{AutoResendOnExpiry: true, AutoResendMax: 2})
+	h.nuki.users[7] = bridge.User{ID: 7, Email: "bob@example.com", Name: "Bob"}
+	h.nuki.auths["old"] = bridge.Auth{ID: "old", SmartlockID: 100, AccountUserID: 7, Type: bridge.AuthTypeApp,
+		AuthID: 3, AppID: 41, Enabled: true, CreationDate: h.clock.Now().Add(-300 * 24 * time.Hour)}
+	h.sync()
+	h.tick()
+	h.clock.Advance(2 * time.Minute)
+	h.tick()
+	if len(h.nuki.deleted) != 0 || h.nuki.Emails() != 0 {
+		t.Errorf("an old key found in Nuki Web was replaced: %d deletes, %d emails", len(h.nuki.deleted), h.nuki.Emails())
+	}
+}
+
+func TestAFailedSendingDoesNotFlapOrPollForEver(t *testing.T) {
+	h := newHarness(t, bridge.Options{ConfirmTimeout: time.Hour})
+	h.nuki.holdCreates = true // listed with an operation running, never carried out
+	inv := h.create(bridge.DeliveryNuki, 100)[0]
+	h.clock.Advance(time.Hour)
+	h.tick()
+	h.sync() // first sight of the listing: its evidence is recorded once
+	h.rec.take()
+	for range 3 {
+		h.sync()
+	}
+	if ev := h.rec.take(); len(ev) != 0 {
+		t.Errorf("syncs of an unchanged failed sending emitted %v", ev)
+	}
+	if got := h.get(inv.ID); got.Status != bridge.StatusFailed {
+		t.Errorf("status %s, want failed", got.Status)
+	}
+}

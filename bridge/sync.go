@@ -75,6 +75,9 @@ func (s *Service) Sync(ctx context.Context) error {
 	if since.IsZero() {
 		since = now.Add(-s.opts.Validity)
 	}
+	s.mu.RLock()
+	start := s.seq
+	s.mu.RUnlock()
 	snap, err := s.nuki.Fetch(ctx)
 	var entries []LogEntry
 	truncated := false
@@ -84,7 +87,7 @@ func (s *Service) Sync(ctx context.Context) error {
 	s.op.Lock()
 	defer s.op.Unlock()
 	if err == nil {
-		c := s.diff(snap, entries, s.now())
+		c := s.diff(snap, entries, s.now(), start)
 		if reason := s.hold(c); reason != "" {
 			s.log.Warn("sync held", "closing", len(c.closing))
 			s.setSync(func(st *SyncState) {
@@ -195,8 +198,12 @@ func syncStatusOf(err error) SyncStatus {
 }
 
 // diff compares a snapshot and the new activity-log entries with the state
-// and returns what changed. Call with s.op held.
-func (s *Service) diff(snap Snapshot, entries []LogEntry, now time.Time) *change {
+// and returns what changed. An invitation changed by a commit after start
+// (the commit count when the snapshot was read) is left to the next sync:
+// the snapshot may predate that change. An authorization counts as deleted
+// in Nuki Web only when two syncs in a row do not list it. Call with s.op
+// and s.syncing held.
+func (s *Service) diff(snap Snapshot, entries []LogEntry, now time.Time, start uint64) *change {
 	st := &s.state
 	c := &change{}
 	b := &c.batch
@@ -238,6 +245,10 @@ func (s *Service) diff(snap Snapshot, entries []LogEntry, now time.Time) *change
 	// the history's and Deleting's backing arrays, which are only ever
 	// appended to or replaced, never written in place.
 	for id, a := range byInvite {
+		delete(s.missing, id)
+		if s.touched[id] > start {
+			continue
+		}
 		inv, known := st.Invitations[id]
 		if !known {
 			inv = s.adopt(a, now)
@@ -264,11 +275,14 @@ func (s *Service) diff(snap Snapshot, entries []LogEntry, now time.Time) *change
 		}
 	}
 	for id, inv := range st.Invitations {
-		if _, ok := byInvite[id]; ok {
+		if _, ok := byInvite[id]; ok || s.touched[id] > start {
 			continue
 		}
 		var types []EventType
 		if inv.AuthID != "" && inv.RevokedAt.IsZero() && !inv.Replacing {
+			if s.missing[id]++; s.missing[id] < 2 {
+				continue
+			}
 			if inv.StatusAt(now, s.opts.ReminderBefore).Open() {
 				c.closing = append(c.closing, id)
 			}
@@ -375,12 +389,11 @@ func (s *Service) observe(inv *Invitation, a, old Auth, hadOld bool, locks map[i
 		}
 	}
 
-	if !inv.RevokedAt.IsZero() && inv.AuthID != a.ID &&
-		(inv.RequestID != "" || !a.CreationDate.IsZero() && a.CreationDate.Before(inv.RevokedAt)) {
+	if !inv.RevokedAt.IsZero() && inv.AuthID != a.ID && (inv.RequestID != "" || inv.DeleteLate) {
 		// The lock carried out a request made before the revoke: the
 		// invitation stays revoked and the scheduler deletes this
-		// authorization. One created after the revoke is a new sending.
-		inv.AuthID, inv.RequestID = a.ID, ""
+		// authorization. Any later one is a new sending made in Nuki Web.
+		inv.AuthID, inv.RequestID, inv.DeleteLate = a.ID, "", false
 		inv.record(now, EventChanged, "sync", "an authorization Nuki made after the revoke will be deleted")
 		return s.settle(inv, now, []EventType{EventChanged})
 	}
@@ -432,7 +445,7 @@ func (s *Service) observe(inv *Invitation, a, old Auth, hadOld bool, locks map[i
 		inv.FailedAt, inv.LastError = now, a.Error
 		inv.record(now, EventFailed, "sync", "Nuki Web reports: "+a.Error)
 		changed()
-	} else if a.Error == "" && !inv.FailedAt.IsZero() && !inv.Replacing {
+	} else if a.Error == "" && hadOld && old.Error != "" && !inv.FailedAt.IsZero() && !inv.Replacing {
 		inv.FailedAt, inv.LastError = time.Time{}, ""
 		inv.record(now, EventChanged, "sync", "Nuki Web reports the authorization without error now")
 		changed()

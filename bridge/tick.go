@@ -78,6 +78,11 @@ func (s *Service) autoResendDue(inv *Invitation) bool {
 		!inv.RevokedAt.IsZero() {
 		return false
 	}
+	if inv.Adopted && inv.ResendCount == 0 {
+		// Found in Nuki Web, not sent from here: when it was redeemed is
+		// unknown, and an old key may be in daily use.
+		return false
+	}
 	now := s.opts.Now()
 	switch inv.StatusAt(now, s.opts.ReminderBefore) {
 	case StatusPending, StatusExpiringSoon:
@@ -224,7 +229,10 @@ func (s *Service) autoResend(ctx context.Context) error {
 		now := s.now()
 		if inv.CheckRequestedAt.IsZero() {
 			if err := s.nuki.SyncLock(ctx, inv.SmartlockID); err != nil {
-				s.log.Warn("cannot ask the lock to sync before an automatic re-send; looking anyway", "invite", id, "err", err)
+				// Without a fresh look no automatic action: the next tick
+				// asks again.
+				s.log.Warn("cannot ask the lock to sync before an automatic re-send; postponed", "invite", id, "err", err)
+				continue
 			}
 			inv.CheckRequestedAt = now
 			inv.record(now, EventChanged, "scheduler", "asked the lock to sync before the automatic re-send")
@@ -289,9 +297,12 @@ func (s *Service) freshEvidence(ctx context.Context, inv *Invitation) (Signal, t
 			return signal, at, "the authorization shows " + evidence(Auth{}, false, a), nil
 		}
 	}
-	entries, _, err := s.nuki.ActivityLog(ctx, inv.SentAt)
+	entries, truncated, err := s.nuki.ActivityLog(ctx, inv.SentAt)
 	if err != nil {
 		return "", time.Time{}, "", err
+	}
+	if truncated {
+		return "", time.Time{}, "", fmt.Errorf("the activity log since the sending is longer than one look reads; the re-send waits")
 	}
 	for _, e := range entries {
 		if inv.usedBy(e) {

@@ -55,7 +55,7 @@ func fullInvitation(lock, user int64) bridge.Invitation {
 		Access: bridge.Access{From: t0, Until: t0.Add(720 * time.Hour), WeekDays: 62, FromTime: 480, UntilTime: 1080},
 		Send:   3, SentAt: t0, ConfirmedAt: t0.Add(time.Second), ExpiresAt: t0.Add(48 * time.Hour),
 		LastUsedAt: t0.Add(90 * time.Minute), DeleteRequestedAt: t0.Add(4 * time.Hour),
-		Deleting: []string{"66c5b1e7a53a2b0f6e4e1d2a"}, CheckRequestedAt: t0.Add(5 * time.Hour),
+		Deleting: []string{"66c5b1e7a53a2b0f6e4e1d2a"}, CheckRequestedAt: t0.Add(5 * time.Hour), DeleteLate: true,
 		AcceptedAt: t0.Add(time.Hour), AcceptedSignal: bridge.SignalLockCount,
 		RevokedAt: t0.Add(2 * time.Hour), FailedAt: t0.Add(3 * time.Hour), LastError: "lock offline (ff)",
 		ResendCount: 2, ResendUnconfirmed: true, LastResendAt: t0.Add(-time.Hour), AutoResends: 1,
