@@ -353,7 +353,7 @@ func (s *Service) adopt(a Auth, now time.Time) Invitation {
 	if lockHas(a) {
 		inv.ConfirmedAt, inv.ExpiresAt = sent, sent.Add(s.opts.Validity)
 	}
-	inv.record(now, EventAdopted, "sync", "found in Nuki Web")
+	inv.record(now, EventAdopted, "sync", "found in Nuki Web; what happened to it before is not in this database")
 	return inv
 }
 
