@@ -86,6 +86,10 @@ type fakeNuki struct {
 	// account; Fetch then waits for fetchGate to close before answering.
 	fetching  chan struct{}
 	fetchGate chan struct{}
+	// finding, when set, receives a value when FindAuth is called, which
+	// then waits for findGate to close.
+	finding  chan struct{}
+	findGate chan struct{}
 }
 
 func newFakeNuki(now func() time.Time, locks ...string) *fakeNuki {
@@ -218,6 +222,10 @@ func (f *fakeNuki) DeleteAuth(_ context.Context, lock int64, id string) error {
 }
 
 func (f *fakeNuki) FindAuth(_ context.Context, lock, user int64) (bridge.Auth, error) {
+	if f.finding != nil {
+		f.finding <- struct{}{}
+		<-f.findGate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, a := range f.auths {

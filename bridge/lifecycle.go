@@ -276,6 +276,9 @@ func authName(name string) string {
 // (ErrConflict) for revoked invitations, for accepted ones unless o.Force,
 // and within the cool-down.
 func (s *Service) Resend(ctx context.Context, id InviteID, o ResendOptions) (Invitation, error) {
+	if !s.exists(id) {
+		return Invitation{}, notFound(id)
+	}
 	s.op.Lock()
 	defer s.op.Unlock()
 	inv, ok := s.state.Invitations[id]
@@ -336,6 +339,9 @@ func (s *Service) Resend(ctx context.Context, id InviteID, o ResendOptions) (Inv
 // sync ignores it meanwhile. A create still waiting for the lock is deleted
 // once the lock has carried it out.
 func (s *Service) Revoke(ctx context.Context, id InviteID, actor string) (Invitation, error) {
+	if !s.exists(id) {
+		return Invitation{}, notFound(id)
+	}
 	s.op.Lock()
 	defer s.op.Unlock()
 	inv, ok := s.state.Invitations[id]
@@ -417,6 +423,9 @@ func (s *Service) findAuth(ctx context.Context, inv *Invitation) error {
 func (s *Service) RevealCode(ctx context.Context, id InviteID, actor string) (Code, error) {
 	if !s.opts.ExposeCodes {
 		return Code{}, fmt.Errorf("%w: invite codes stay hidden unless EXPOSE_CODES=true (add-on option expose_codes)", ErrDisabled)
+	}
+	if !s.exists(id) {
+		return Code{}, notFound(id)
 	}
 	s.op.Lock()
 	defer s.op.Unlock()
@@ -546,4 +555,14 @@ func (inv *Invitation) confirmByNuki(now time.Time, validity time.Duration, res 
 		return []EventType{EventSent}
 	}
 	return nil
+}
+
+// exists reports whether there is an invitation with that id, without
+// waiting for an action under way: a command that needs no Nuki Web call
+// answers at once.
+func (s *Service) exists(id InviteID) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.state.Invitations[id]
+	return ok
 }

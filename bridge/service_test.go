@@ -894,3 +894,29 @@ func TestASyncThatWouldRevokeEverythingIsHeld(t *testing.T) {
 		}
 	})
 }
+
+func TestAnUnknownIDIsAnsweredWhileNukiIsSlow(t *testing.T) {
+	h := newHarness(t, bridge.Options{ConfirmTimeout: time.Hour})
+	h.create(bridge.DeliveryNuki, 100)
+	// A follow-up waits on Nuki Web while it holds the action lock.
+	h.nuki.findGate, h.nuki.finding = make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() { _ = h.svc.FollowUp(context.Background()); close(done) }()
+	<-h.nuki.finding
+	answered := make(chan error, 1)
+	go func() {
+		_, err := h.svc.Revoke(context.Background(), "100-999", "test")
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		if !errors.Is(err, bridge.ErrNotFound) {
+			t.Errorf("revoke of an unknown id: %v, want ErrNotFound", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("a revoke of an unknown id waited for a call to Nuki Web")
+	}
+	close(h.nuki.findGate)
+	<-done
+	h.nuki.finding = nil
+}
