@@ -40,8 +40,15 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	}
 	name := "nuki-invites-" + s.now().UTC().Format("20060102-150405") + ".db"
 	s.log.Info("database backup downloaded", "actor", actorOf(r), "bytes", info.Size())
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	w.Header().Set("Cache-Control", "no-store")
+	attachment(w, "application/octet-stream", name)
 	http.ServeContent(w, r, "", info.ModTime(), f)
+}
+
+// attachment sets the headers of a download named name, never cached.
+func attachment(w http.ResponseWriter, contentType, name string) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 }

@@ -24,11 +24,7 @@ func (s *Server) diagnostics(w http.ResponseWriter, r *http.Request) {
 	}
 	name := "nuki-invites-diagnostics-" + s.now().UTC().Format("20060102-150405") + ".json"
 	s.log.Info("diagnostics downloaded", "actor", actorOf(r), "bytes", buf.Len())
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	attachment(w, "application/json", name)
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	_, _ = w.Write(buf.Bytes())
 }
