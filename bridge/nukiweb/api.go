@@ -27,37 +27,27 @@ const maxUserPages = 200
 func (c *Client) Fetch(ctx context.Context) (bridge.Snapshot, error) {
 	var snap bridge.Snapshot
 
-	var locks []wireLock
-	n, err := c.do(ctx, call{Method: http.MethodGet, Op: "GET /smartlock", Path: "/smartlock", Out: &locks})
+	n, err := c.do(ctx, call{Method: http.MethodGet, Op: "GET /smartlock", Path: "/smartlock",
+		Stream: list(&snap.Locks, 0, func(w *wireLock) (bridge.Lock, bool, error) { return w.lock(), true, nil })})
 	snap.Calls += n
 	if err != nil {
 		return bridge.Snapshot{Calls: snap.Calls}, err
-	}
-	snap.Locks = make([]bridge.Lock, len(locks))
-	for i, l := range locks {
-		snap.Locks[i] = l.lock()
 	}
 
-	var auths []wireAuth
 	n, err = c.do(ctx, call{Method: http.MethodGet, Op: "GET /smartlock/auth", Path: "/smartlock/auth",
-		Query: url.Values{"types": {strconv.Itoa(bridge.AuthTypeApp)}}, Out: &auths})
+		Query: url.Values{"types": {strconv.Itoa(bridge.AuthTypeApp)}},
+		Stream: list(&snap.Auths, int(c.authCount.Load()), func(w *wireAuth) (bridge.Auth, bool, error) {
+			if w.Type != bridge.AuthTypeApp || w.AccountUserID == 0 {
+				return bridge.Auth{}, false, nil
+			}
+			a, err := w.auth()
+			return a, true, err
+		})})
 	snap.Calls += n
 	if err != nil {
 		return bridge.Snapshot{Calls: snap.Calls}, err
 	}
-	snap.Auths = make([]bridge.Auth, 0, len(auths))
-	for i := range auths {
-		w := &auths[i]
-		if w.Type != bridge.AuthTypeApp || w.AccountUserID == 0 {
-			continue
-		}
-		a, err := w.auth()
-		if err != nil {
-			return bridge.Snapshot{Calls: snap.Calls}, &bridge.NukiError{Kind: bridge.ErrNukiRejected,
-				Op: "GET /smartlock/auth", Status: http.StatusOK, Description: "unreadable answer", Err: err}
-		}
-		snap.Auths = append(snap.Auths, a)
-	}
+	c.authCount.Store(int64(len(snap.Auths)))
 
 	snap.Users, n, err = c.fetchUsers(ctx)
 	snap.Calls += n
@@ -79,21 +69,22 @@ func (c *Client) fetchUsers(ctx context.Context) (users []bridge.User, requests 
 	size := c.opts.PageSize
 	seen := make(map[int64]bool)
 	offset := 0
+	var page []bridge.User
 	for range maxUserPages {
-		var page []wireUser
 		n, err := c.do(ctx, call{Method: http.MethodGet, Op: op, Path: "/account/user",
-			Query: url.Values{"offset": {strconv.Itoa(offset)}, "limit": {strconv.Itoa(size)}}, Out: &page})
+			Query:  url.Values{"offset": {strconv.Itoa(offset)}, "limit": {strconv.Itoa(size)}},
+			Stream: list(&page, 0, func(w *wireUser) (bridge.User, bool, error) { return w.user(), true, nil })})
 		requests += n
 		if err != nil {
 			return nil, requests, err
 		}
 		fresh := 0
-		for _, w := range page {
-			if seen[w.AccountUserID] {
+		for _, u := range page {
+			if seen[u.ID] {
 				continue
 			}
-			seen[w.AccountUserID] = true
-			users = append(users, w.user())
+			seen[u.ID] = true
+			users = append(users, u)
 			fresh++
 		}
 		if len(page) < size || fresh == 0 {
@@ -109,15 +100,16 @@ func (c *Client) fetchUsers(ctx context.Context) (users []bridge.User, requests 
 // FindUser returns the account user with that email (GET
 // /account/user?email=…). No such user: an error matching bridge.ErrNotFound.
 func (c *Client) FindUser(ctx context.Context, email string) (bridge.User, error) {
-	var users []wireUser
+	var users []bridge.User
 	if _, err := c.do(ctx, call{Method: http.MethodGet, Op: "GET /account/user", Path: "/account/user",
-		Query: url.Values{"email": {email}}, Out: &users}); err != nil {
+		Query: url.Values{"email": {email}},
+		Stream: list(&users, 0, func(w *wireUser) (bridge.User, bool, error) {
+			return w.user(), strings.EqualFold(w.Email, email), nil
+		})}); err != nil {
 		return bridge.User{}, err
 	}
-	for _, u := range users {
-		if strings.EqualFold(u.Email, email) {
-			return u.user(), nil
-		}
+	if len(users) > 0 {
+		return users[0], nil
 	}
 	return bridge.User{}, fmt.Errorf("account user: %w", bridge.ErrNotFound)
 }
@@ -126,23 +118,20 @@ func (c *Client) FindUser(ctx context.Context, email string) (bridge.User, error
 // (GET /smartlock/auth?accountUserId=…&types=0). None: an error matching
 // bridge.ErrNotFound.
 func (c *Client) FindAuth(ctx context.Context, smartlockID, accountUserID int64) (bridge.Auth, error) {
-	var auths []wireAuth
+	var auths []bridge.Auth
 	if _, err := c.do(ctx, call{Method: http.MethodGet, Op: "GET /smartlock/auth", Path: "/smartlock/auth",
 		Query: url.Values{"accountUserId": {strconv.FormatInt(accountUserID, 10)}, "types": {strconv.Itoa(bridge.AuthTypeApp)}},
-		Out:   &auths}); err != nil {
+		Stream: list(&auths, 0, func(w *wireAuth) (bridge.Auth, bool, error) {
+			if w.SmartlockID != smartlockID || w.AccountUserID != accountUserID || w.Type != bridge.AuthTypeApp {
+				return bridge.Auth{}, false, nil
+			}
+			a, err := w.auth()
+			return a, true, err
+		})}); err != nil {
 		return bridge.Auth{}, err
 	}
-	for i := range auths {
-		w := &auths[i]
-		if w.SmartlockID != smartlockID || w.AccountUserID != accountUserID || w.Type != bridge.AuthTypeApp {
-			continue
-		}
-		a, err := w.auth()
-		if err != nil {
-			return bridge.Auth{}, &bridge.NukiError{Kind: bridge.ErrNukiRejected, Op: "GET /smartlock/auth",
-				Status: http.StatusOK, Description: "unreadable answer", Err: err}
-		}
-		return a, nil
+	if len(auths) > 0 {
+		return auths[0], nil
 	}
 	return bridge.Auth{}, fmt.Errorf("app authorization of user %d on lock %d: %w", accountUserID, smartlockID, bridge.ErrNotFound)
 }

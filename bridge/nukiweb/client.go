@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -58,10 +59,14 @@ const (
 // Client is a Nuki Web API client. It is safe for concurrent use and holds no
 // resources beyond its http.Client.
 type Client struct {
-	base  string
-	token bridge.Secret
-	opts  Options
-	log   *slog.Logger
+	base    string
+	token   bridge.Secret
+	opts    Options
+	log     *slog.Logger
+	maxBody int64 // bytes of a 2xx answer read at most; maxResponseBody
+	// authCount is how many app authorizations the last Fetch kept: the
+	// next one allocates room for that many at once.
+	authCount atomic.Int64
 }
 
 var _ bridge.Nuki = (*Client)(nil)
@@ -94,10 +99,11 @@ func New(baseURL string, token bridge.Secret, opts Options) *Client {
 		opts.MaxBackoff = defaultMaxBackoff
 	}
 	return &Client{
-		base:  strings.TrimRight(baseURL, "/"),
-		token: token,
-		opts:  opts,
-		log:   opts.Logger.With("component", "nukiweb"),
+		base:    strings.TrimRight(baseURL, "/"),
+		token:   token,
+		opts:    opts,
+		log:     opts.Logger.With("component", "nukiweb"),
+		maxBody: maxResponseBody,
 	}
 }
 
@@ -121,6 +127,11 @@ type call struct {
 	Query  url.Values
 	Body   any // encoded as JSON when not nil
 	Out    any // decoded from a 2xx JSON answer when not nil
+	// Stream, when not nil, reads a 2xx answer instead of Out, as it
+	// arrives (see list). It is called once for each attempt that gets a
+	// body and must change nothing of its caller's when it fails: the call
+	// may be tried again. An error it returns becomes an "unreadable answer".
+	Stream func(io.Reader) error
 	// OneLock marks a call on one lock's endpoint
 	// (/smartlock/{smartlockId}/…): a 403 there says the lock is not the
 	// account's (ErrNukiLockDenied), not that the token was refused.
@@ -235,19 +246,46 @@ func (c *Client) attempt(ctx context.Context, cl call, body []byte) error {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		return ne
 	}
-	if cl.Out == nil || resp.StatusCode == http.StatusNoContent {
+	read := cl.Stream
+	if read == nil && cl.Out != nil {
+		read = func(r io.Reader) error {
+			raw, err := io.ReadAll(r)
+			if err != nil {
+				return err
+			}
+			return json.Unmarshal(raw, cl.Out)
+		}
+	}
+	if read == nil || resp.StatusCode == http.StatusNoContent {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		return nil
 	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-	if err != nil {
-		return &bridge.NukiError{Kind: bridge.ErrNukiUnavailable, Op: cl.Op, Status: resp.StatusCode, Err: transportError(err)}
-	}
-	if err := json.Unmarshal(raw, cl.Out); err != nil {
+	answer := &bodyReader{r: io.LimitReader(resp.Body, c.maxBody)}
+	if err := read(answer); err != nil {
+		if answer.err != nil {
+			return &bridge.NukiError{Kind: bridge.ErrNukiUnavailable, Op: cl.Op, Status: resp.StatusCode,
+				Err: transportError(answer.err)}
+		}
 		return &bridge.NukiError{Kind: bridge.ErrNukiRejected, Op: cl.Op, Status: resp.StatusCode,
 			Description: "unreadable answer", Err: err}
 	}
 	return nil
+}
+
+// bodyReader reads an answer's body and keeps the first error of the
+// connection (anything but io.EOF), so that a body cut off in transit is told
+// apart from one that is not valid JSON.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
 }
 
 // transportError drops the URL from a *url.Error: the Op already names the

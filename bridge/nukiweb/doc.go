@@ -8,7 +8,8 @@
 // reads the activity log and asks a lock to sync. The same code talks to the
 // simulator in package nukisim; only the base URL differs. Listings are
 // bounded: users are paged without trusting Nuki to honour offset and limit,
-// and the activity log is read at most ten pages back.
+// and the activity log is read at most ten pages back. Lists are decoded as
+// they arrive, element by element, so an answer is never held whole.
 //
 // Every failure of a call comes back as a *bridge.NukiError whose Kind is one
 // of bridge.ErrNukiUnauthorized (401, or 403 on an account-wide endpoint),

@@ -3,7 +3,9 @@ package nukiweb
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
@@ -140,6 +142,100 @@ type wireUserCreate struct {
 	Email    string `json:"email"`
 	Name     string `json:"name"`
 	Language string `json:"language,omitempty"`
+}
+
+// decodeArray reads a JSON array from r one element at a time, decoding each
+// into the same *T (set to its zero value first) and handing it to each, so
+// that neither the whole answer nor a slice of all its elements is ever held.
+// The *T is only valid during the call: each copies what it keeps. JSON null
+// is an empty array. Anything else than an array (an object, a number, an
+// empty answer), invalid or truncated JSON, data after the array or an error
+// from each ends the reading with that error; elements handed over until then
+// stay handed over.
+func decodeArray[T any](r io.Reader, each func(*T) error) error {
+	dec := json.NewDecoder(r)
+	tok, err := dec.Token()
+	if err != nil {
+		return unexpectedEOF(err)
+	}
+	switch tok {
+	case nil:
+	case json.Delim('['):
+		var elem T
+		for dec.More() {
+			var zero T
+			elem = zero
+			if err := dec.Decode(&elem); err != nil {
+				return unexpectedEOF(err)
+			}
+			if err := each(&elem); err != nil {
+				return err
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			return unexpectedEOF(err)
+		}
+	default:
+		return fmt.Errorf("answer is not a JSON array but starts with %s", describeToken(tok))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err == nil {
+			err = errors.New("data after the array")
+		}
+		return err
+	}
+	return nil
+}
+
+// unexpectedEOF turns the io.EOF of an answer that ended too early into
+// io.ErrUnexpectedEOF.
+func unexpectedEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// describeToken names the JSON value a token starts without quoting it (a
+// string may be an email address).
+func describeToken(tok json.Token) string {
+	switch tok.(type) {
+	case json.Delim:
+		return "an object"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	default:
+		return "a number"
+	}
+}
+
+// list returns a call's Stream that decodes a JSON array of W and converts
+// each element with conv, which returns false to drop it. Once the whole
+// answer is read, the kept values replace *out (nil when none was kept); a
+// failed attempt leaves *out as it was. An error from conv makes the answer
+// unreadable. sizeHint is how many values are expected (0: unknown); the
+// slice is allocated for that many at once and grows past them.
+func list[W, T any](out *[]T, sizeHint int, conv func(*W) (T, bool, error)) func(io.Reader) error {
+	return func(r io.Reader) error {
+		var kept []T
+		if sizeHint > 0 {
+			kept = make([]T, 0, sizeHint)
+		}
+		err := decodeArray(r, func(w *W) error {
+			v, ok, err := conv(w)
+			if ok && err == nil {
+				kept = append(kept, v)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		*out = kept
+		return nil
+	}
 }
 
 // dateLayouts are the forms Nuki's date-time strings take: RFC 3339 with or
