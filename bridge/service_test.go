@@ -798,19 +798,7 @@ func TestASlowNukiDoesNotHoldUpCommands(t *testing.T) {
 	go func() { synced <- h.svc.Sync(context.Background()) }()
 	<-h.nuki.fetching // the sync now waits on Nuki Web
 
-	answered := make(chan error, 1)
-	go func() {
-		_, err := h.svc.Revoke(context.Background(), "100-999", "test")
-		answered <- err
-	}()
-	select {
-	case err := <-answered:
-		if !errors.Is(err, bridge.ErrNotFound) {
-			t.Errorf("revoke of an unknown id: %v, want ErrNotFound", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a command waited for the sync's call to Nuki Web")
-	}
+	h.revokeUnknownAtOnce()
 	close(h.nuki.fetchGate)
 	if err := <-synced; err != nil {
 		t.Fatal(err)
@@ -903,6 +891,16 @@ func TestAnUnknownIDIsAnsweredWhileNukiIsSlow(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = h.svc.FollowUp(context.Background()); close(done) }()
 	<-h.nuki.finding
+	h.revokeUnknownAtOnce()
+	close(h.nuki.findGate)
+	<-done
+	h.nuki.finding = nil
+}
+
+// revokeUnknownAtOnce revokes an id nobody has and expects ErrNotFound
+// within seconds, whatever else waits on Nuki Web.
+func (h *harness) revokeUnknownAtOnce() {
+	h.t.Helper()
 	answered := make(chan error, 1)
 	go func() {
 		_, err := h.svc.Revoke(context.Background(), "100-999", "test")
@@ -911,12 +909,9 @@ func TestAnUnknownIDIsAnsweredWhileNukiIsSlow(t *testing.T) {
 	select {
 	case err := <-answered:
 		if !errors.Is(err, bridge.ErrNotFound) {
-			t.Errorf("revoke of an unknown id: %v, want ErrNotFound", err)
+			h.t.Errorf("revoke of an unknown id: %v, want ErrNotFound", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Error("a revoke of an unknown id waited for a call to Nuki Web")
+		h.t.Error("a revoke of an unknown id waited for a call to Nuki Web")
 	}
-	close(h.nuki.findGate)
-	<-done
-	h.nuki.finding = nil
 }
