@@ -30,6 +30,8 @@ type result struct {
 }
 
 // envelope is the optional JSON payload of sync, resend, revoke and code/get.
+// A payload that is not a JSON object (empty, "PRESS", anything) is a bare
+// command without options.
 // It is read strictly: unknown fields and values of the wrong type are
 // refused, and delivery and force only go with resend.
 type envelope struct {
@@ -164,7 +166,9 @@ func (b *Bridge) route(topic string) (r result, action string, err error) {
 // the error.
 func (b *Bridge) envelope(r *result, payload []byte) (envelope, error) {
 	var env envelope
-	if len(bytes.TrimSpace(payload)) == 0 {
+	if trimmed := bytes.TrimSpace(payload); len(trimmed) == 0 || trimmed[0] != '{' {
+		// A bare command: Home Assistant's MQTT buttons send "PRESS", and
+		// users type anything. Only a JSON object carries options.
 		return env, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
@@ -177,7 +181,7 @@ func (b *Bridge) envelope(r *result, payload []byte) (envelope, error) {
 	}
 	if err != nil {
 		r.RequestID = requestIDOf(payload)
-		*r = fail(*r, fmt.Errorf("%w: the payload must be empty or a JSON object with request_id (resend also takes delivery and force): %s",
+		*r = fail(*r, fmt.Errorf("%w: the payload must be a JSON object with request_id (resend also takes delivery and force): %s",
 			bridge.ErrInvalid, jsonProblem(err)))
 		return envelope{}, err
 	}
