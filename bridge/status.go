@@ -94,11 +94,16 @@ func (inv *Invitation) ClosedAt() (time.Time, bool) {
 }
 
 // Validity returns when the lock confirmed the current sending and when its
-// code expires; both zero while the invitation is sending, since the times
-// an earlier sending left (one a re-send replaces) no longer hold.
+// code expires, as users should see them: both zero while the invitation is
+// sending, since the times an earlier sending left (one a re-send replaces)
+// no longer hold, and no expiry once it can no longer expire (accepted,
+// revoked).
 func (inv *Invitation) Validity() (confirmedAt, expiresAt time.Time) {
-	if inv.Status == StatusSending {
+	switch inv.Status {
+	case StatusSending:
 		return time.Time{}, time.Time{}
+	case StatusAccepted, StatusRevoked:
+		return inv.ConfirmedAt, time.Time{}
 	}
 	return inv.ConfirmedAt, inv.ExpiresAt
 }

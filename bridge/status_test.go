@@ -356,3 +356,28 @@ func TestAFailedSendingDoesNotFlapOrPollForEver(t *testing.T) {
 		t.Errorf("status %s, want failed", got.Status)
 	}
 }
+
+func TestValidityShowsOnlyAnExpiryThatCanStillCome(t *testing.T) {
+	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		status              bridge.Status
+		confirmed, expiries bool
+	}{
+		{bridge.StatusSending, false, false},
+		{bridge.StatusPending, true, true},
+		{bridge.StatusExpiringSoon, true, true},
+		{bridge.StatusExpired, true, true},
+		{bridge.StatusFailed, true, true},
+		{bridge.StatusAccepted, true, false},
+		{bridge.StatusRevoked, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.status), func(t *testing.T) {
+			inv := bridge.Invitation{ConfirmedAt: at, ExpiresAt: at.Add(48 * time.Hour), Status: tt.status}
+			confirmed, expires := inv.Validity()
+			if !confirmed.IsZero() != tt.confirmed || !expires.IsZero() != tt.expiries {
+				t.Errorf("Validity() = %s, %s; want confirmed %v, expiry %v", confirmed, expires, tt.confirmed, tt.expiries)
+			}
+		})
+	}
+}

@@ -1,7 +1,9 @@
 package mqtt
 
 import (
+	"fmt"
 	"github.com/nuki-invites/nuki-invites/bridge"
+	"strings"
 )
 
 // projectURL is the origin's url in every discovery message.
@@ -63,7 +65,7 @@ func (b *Bridge) bridgeConfig() (topic string, payload []byte) {
 			"unique_id": t.slug + "_sync_status", "default_entity_id": "sensor." + t.slug + "_sync_status",
 			"state_topic": state, "value_template": valueOf("sync_status"),
 			"device_class": "enum", "options": bridge.SyncStatuses,
-			"json_attributes_topic": state,
+			"json_attributes_topic": state, "json_attributes_template": syncAttributes(),
 		},
 		"last_sync": {
 			"p": "sensor", "name": "Last sync",
@@ -165,4 +167,16 @@ func (b *Bridge) inviteConfig(inv bridge.Invitation) (topic string, payload []by
 		ViaDevice: t.bridgeDevice(),
 	}
 	return t.discovery(id), b.config(dev, cmps)
+}
+
+// syncAttributes is the template of the Sync status entity's attributes:
+// the last error and every count, but not last_sync, which changes with
+// every sync and would write a row into Home Assistant's recorder each time
+// (the Last sync entity carries it).
+func syncAttributes() string {
+	fields := []string{"'last_error': value_json.last_error"}
+	for _, st := range bridge.Statuses {
+		fields = append(fields, fmt.Sprintf("'%s': value_json.%s", st, st))
+	}
+	return "{{ {" + strings.Join(fields, ", ") + "} | tojson }}"
 }

@@ -139,7 +139,7 @@ func TestOpenAPIDescribesWhatIsServed(t *testing.T) {
 		AuthID: "a1", Delivery: bridge.DeliveryCustom, Adopted: true, RemoteAllowed: true, Access: bridge.Access{WeekDays: 64},
 		Send: 2, SentAt: at, ConfirmedAt: at, ExpiresAt: fakeNow.Add(time.Hour), LastUsedAt: at,
 		AcceptedAt: at, AcceptedSignal: bridge.SignalActivityLog, RevokedAt: at, FailedAt: at, LastError: "x",
-		ResendCount: 1, LastResendAt: at, AutoResends: 1, HasCode: true, Status: bridge.StatusRevoked,
+		ResendCount: 1, LastResendAt: at, AutoResends: 1, HasCode: true, Status: bridge.StatusFailed,
 		History: []bridge.HistoryEntry{{At: at, Event: bridge.EventUsed}},
 		// Bookkeeping of the core, never served:
 		ResendUnconfirmed: true, BaseAppID: 7, RequestID: "req", Replacing: true, Attempts: 2, PrevAuthID: "a0",
