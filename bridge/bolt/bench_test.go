@@ -65,3 +65,22 @@ func BenchmarkCommitOne(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOpen opens the large account's file, the verification of every
+// page included: what a start-up pays before Load.
+func BenchmarkOpen(b *testing.B) {
+	s, path := openTest(b)
+	mustCommit(b, s, dataset(benchLocks, benchUsers, benchAuths, benchInvitations))
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		s, err := Open(path, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
