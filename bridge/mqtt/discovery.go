@@ -2,8 +2,9 @@ package mqtt
 
 import (
 	"fmt"
-	"github.com/nuki-invites/nuki-invites/bridge"
 	"strings"
+
+	"github.com/nuki-invites/nuki-invites/bridge"
 )
 
 // projectURL is the origin's url in every discovery message.
@@ -153,12 +154,16 @@ func (b *Bridge) inviteConfig(inv bridge.Invitation) (topic string, payload []by
 			"p": "button", "name": "Re-send", "icon": "mdi:email-sync",
 			"unique_id": uid + "resend", "default_entity_id": "button." + entity + "_resend",
 			"command_topic": t.inviteCommand(inv.ID, "resend"), "payload_press": "{}",
+			"availability":      b.availableIn(state, func(s bridge.Status) bool { return s.Resendable() && s != bridge.StatusSending }),
+			"availability_mode": "all",
 		},
 		"revoke": {
 			"p": "button", "name": "Revoke", "icon": "mdi:account-cancel",
 			"unique_id": uid + "revoke", "default_entity_id": "button." + entity + "_revoke",
 			"command_topic": t.inviteCommand(inv.ID, "revoke"), "payload_press": "{}",
 			"enabled_by_default": false,
+			"availability":       b.availableIn(state, func(s bridge.Status) bool { return s != bridge.StatusRevoked }),
+			"availability_mode":  "all",
 		},
 	}
 	dev := device{
@@ -179,4 +184,21 @@ func syncAttributes() string {
 		fields = append(fields, fmt.Sprintf("'%s': value_json.%s", st, st))
 	}
 	return "{{ {" + strings.Join(fields, ", ") + "} | tojson }}"
+}
+
+// availableIn is the availability of a button whose action makes sense only
+// in the statuses ok accepts (the core's rules): the bridge must be online,
+// and the invitation's state must show one of them. Elsewhere the button is
+// unavailable rather than pressable and refused.
+func (b *Bridge) availableIn(state string, ok func(bridge.Status) bool) []map[string]string {
+	var names []string
+	for _, s := range bridge.Statuses {
+		if ok(s) {
+			names = append(names, "'"+string(s)+"'")
+		}
+	}
+	return []map[string]string{
+		{"topic": b.topics.availability()},
+		{"topic": state, "value_template": "{{ 'online' if value_json.status in [" + strings.Join(names, ", ") + "] else 'offline' }}"},
+	}
 }
