@@ -64,9 +64,29 @@ func (b *Bridge) answer(r result) {
 	}
 	if r.OK {
 		log.Info("command done")
-	} else {
-		log.Warn("command refused", "error", r.Error)
+		return
 	}
+	log.Warn("command refused", "error", r.Error)
+	// Home Assistant's buttons and automations see no result topic: the
+	// refusal also goes to the bridge's event entity.
+	refused := refusedEvent{EventType: eventCommandRefused, Command: r.Command, InviteID: r.InviteID,
+		RequestID: r.RequestID, Error: r.Error}
+	if err := waitToken(b.client.Publish(b.topics.event(), 1, false, mustJSON(refused)), tokenTimeout); err != nil {
+		log.Warn("could not publish the refusal event", "error", err)
+	}
+}
+
+// eventCommandRefused is the event type of a refused command on
+// <base>/event and the bridge's event entity.
+const eventCommandRefused = "command_refused"
+
+// refusedEvent tells Home Assistant that a command was refused, and why.
+type refusedEvent struct {
+	EventType string          `json:"event_type"`
+	Command   string          `json:"command"`
+	InviteID  bridge.InviteID `json:"invite_id"`
+	RequestID string          `json:"request_id"`
+	Error     string          `json:"error"`
 }
 
 // execute parses a command and carries it out. It never panics on input.

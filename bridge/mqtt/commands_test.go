@@ -2,6 +2,7 @@ package mqtt_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -282,5 +283,23 @@ func TestButtonsFromDiscovery(t *testing.T) {
 				t.Errorf("last call %q, want %q", calls[len(calls)-1], tc.call)
 			}
 		})
+	}
+}
+
+// TestARefusedCommandReachesTheEventEntity: Home Assistant's buttons see no
+// result topic, so a refusal is also an event of the bridge's event entity.
+func TestARefusedCommandReachesTheEventEntity(t *testing.T) {
+	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
+	w := h.watch(h.topic("event"), h.topic("availability"))
+	h.start()
+	w.WaitPayload(wait, h.topic("availability"), "online")
+	w.Reset()
+	w.Publish(h.topic("invite/101-999/revoke"), []byte("PRESS"), false)
+	msg := w.WaitFor(wait, "a refusal event", func(m mqtttest.Message) bool {
+		return m.Topic == h.topic("event") && strings.Contains(string(m.Payload), `"command_refused"`)
+	})
+	ev := decode(t, msg.Payload)
+	if ev["command"] != "revoke" || ev["invite_id"] != "101-999" || !strings.Contains(fmt.Sprint(ev["error"]), "no invitation") || msg.Retained {
+		t.Errorf("refusal event %s (retained %v)", msg.Payload, msg.Retained)
 	}
 }

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
@@ -82,7 +83,7 @@ func (b *Bridge) bridgeConfig() (topic string, payload []byte) {
 		"events": {
 			"p": "event", "name": "Invitation event", "icon": "mdi:email-fast-outline",
 			"unique_id": t.slug + "_events", "default_entity_id": "event." + t.slug + "_invitation_event",
-			"state_topic": t.event(), "event_types": bridge.PublicEventTypes,
+			"state_topic": t.event(), "event_types": append(slices.Clone(bridge.PublicEventTypes), eventCommandRefused),
 		},
 	}
 	counts := []struct {
