@@ -38,7 +38,7 @@ func (r *CreateRequest) UnmarshalJSON(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil {
-		return fmt.Errorf("%w: %s", ErrInvalid, jsonProblem(err))
+		return fmt.Errorf("%w: %s", ErrInvalid, JSONProblem(err))
 	}
 	var problems []string
 	var a Access
@@ -128,8 +128,11 @@ func parseClock(field, s string) (int, error) {
 	return hh*60 + mm, nil
 }
 
-// jsonProblem words a decoding error for people.
-func jsonProblem(err error) string {
+// JSONProblem words an encoding/json decoding error for people: the field
+// and what it must be, where a syntax error is, an unknown field's name cut
+// to 40 characters; never more than about 120 characters of Go's own text.
+// The create request and the MQTT commands' options both use it.
+func JSONProblem(err error) string {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
@@ -202,7 +201,7 @@ func (b *Bridge) envelope(r *result, payload []byte) (envelope, error) {
 	if err != nil {
 		r.RequestID = requestIDOf(payload)
 		*r = fail(*r, fmt.Errorf("%w: the payload must be a JSON object with request_id (resend also takes delivery and force): %s",
-			bridge.ErrInvalid, jsonProblem(err)))
+			bridge.ErrInvalid, bridge.JSONProblem(err)))
 		return envelope{}, err
 	}
 	if err := checkRequestID(env.RequestID); err != nil {
@@ -225,31 +224,6 @@ func (env envelope) withoutResendFields(command string) error {
 		return fmt.Errorf("%w: confirm_held applies to sync only, not to %s", bridge.ErrInvalid, command)
 	}
 	return nil
-}
-
-// jsonProblem words a decoding error of an envelope for the result topic.
-func jsonProblem(err error) string {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr) && typeErr.Field != "":
-		want := map[string]string{"string": "a string", "bool": "true or false", "bridge.Delivery": `"nuki" or "custom"`}[typeErr.Type.String()]
-		if want == "" {
-			want = "of another type"
-		}
-		return fmt.Sprintf("%s must be %s, not a JSON %s", typeErr.Field, want, typeErr.Value)
-	case errors.As(err, &typeErr):
-		return "not a JSON " + typeErr.Value
-	case errors.As(err, &syntaxErr):
-		return fmt.Sprintf("not valid JSON (syntax error at byte %d)", syntaxErr.Offset)
-	}
-	msg := strings.TrimPrefix(err.Error(), "json: ")
-	if field, ok := strings.CutPrefix(msg, "unknown field "); ok {
-		if name, err := strconv.Unquote(field); err == nil {
-			return "unknown field " + quote(name)
-		}
-	}
-	return clip(msg, maxError)
 }
 
 // fail turns r into a refusal with err's text, cut to maxError characters
@@ -291,7 +265,7 @@ func (b *Bridge) create(ctx context.Context, r result, payload []byte) result {
 	var req bridge.CreateRequest
 	if err := json.Unmarshal(payload, &req); err != nil {
 		if !errors.Is(err, bridge.ErrInvalid) { // not even JSON
-			err = fmt.Errorf("%w: the payload is not a JSON create request: %s", bridge.ErrInvalid, jsonProblem(err))
+			err = fmt.Errorf("%w: the payload is not a JSON create request: %s", bridge.ErrInvalid, bridge.JSONProblem(err))
 		}
 		return fail(r, err)
 	}
