@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -9,11 +11,18 @@ import (
 // that comes with an invitation code.
 const AuthTypeApp = 0
 
+// AuthTypeKeypadCode is the Nuki authorization type of a keypad code: six
+// digits typed on a Nuki Keypad paired with the lock, with no account user.
+const AuthTypeKeypadCode = 13
+
 // Lock is a smart lock (or opener, door) of the Nuki Web account.
 type Lock struct {
 	ID   int64  `json:"smartlockId"`
 	Name string `json:"name"`
 	Type int    `json:"type"`
+	// Keypad is true when a Nuki Keypad (either model) is paired with the
+	// lock; only such a lock takes keypad codes.
+	Keypad bool `json:"keypad,omitempty"`
 }
 
 // User is a Nuki Web account user: the person an app key is given to.
@@ -56,6 +65,11 @@ type Auth struct {
 	// OperationID is set while Nuki Web waits for the lock to carry out a
 	// change to this authorization; "" once the lock has done it.
 	OperationID string `json:"operationId,omitempty"`
+	// Code is the six-digit code of a keypad code (Type 13) as Nuki Web
+	// lists it; empty for every other type. It is never encoded (json:"-"),
+	// so a record stored as JSON keeps no code, and Equal does not compare
+	// it: Nuki moves UpdateDate when a code changes.
+	Code Secret `json:"-"`
 }
 
 // Equal reports whether two authorizations carry the same facts.
@@ -78,8 +92,11 @@ func (a Access) Equal(b Access) bool {
 type Snapshot struct {
 	Locks []Lock
 	Users []User
-	Auths []Auth // app authorizations only
-	Calls int    // HTTP requests it took
+	Auths []Auth // app authorizations of account users only
+	// KeypadCodes are the keypad codes (Type 13) of every lock, each with
+	// its Code; app authorizations are never among them.
+	KeypadCodes []Auth
+	Calls       int // HTTP requests it took
 }
 
 // Grant is what is asked of Nuki Web when an app authorization is created.
@@ -88,6 +105,37 @@ type Grant struct {
 	Name          string // shown in the Nuki app; at most 32 characters
 	RemoteAllowed bool
 	Access        Access
+}
+
+// KeypadGrant is what is asked of Nuki Web when a keypad code is created.
+// Nuki's rules for the code: six digits from 1 to 9 (the keypad has no 0
+// key), not starting with "12", not already used on the lock (see
+// CheckKeypadCode); Nuki Web refuses a code that breaks them, and a lock with
+// no keypad paired.
+type KeypadGrant struct {
+	Name   string // shown in Nuki Web and in the activity log; at most 32 characters
+	Code   Secret
+	Access Access
+}
+
+// CheckKeypadCode reports whether code obeys Nuki's rules for a keypad code
+// (six digits from 1 to 9, not starting with "12"). It returns nil or an
+// error matching ErrInvalid that does not contain the code. Whether the code
+// is free on a lock only Nuki Web knows.
+func CheckKeypadCode(code Secret) error {
+	c := code.Reveal()
+	if len(c) != 6 {
+		return fmt.Errorf("a keypad code has 6 digits, this one has %d: %w", len(c), ErrInvalid)
+	}
+	for _, r := range c {
+		if r < '1' || r > '9' {
+			return fmt.Errorf("a keypad code has only the digits 1 to 9 (the keypad has no 0 key): %w", ErrInvalid)
+		}
+	}
+	if strings.HasPrefix(c, "12") {
+		return fmt.Errorf("keypad codes that start with 12 are refused by Nuki: %w", ErrInvalid)
+	}
+	return nil
 }
 
 // NewUser is an account user to create in Nuki Web.
@@ -137,7 +185,16 @@ const (
 	ActionUnlatch = 3
 )
 
-// Fetcher reads the account's locks, users and app authorizations.
+// Log source and state values the bridge names. An entry with Trigger
+// TriggerKeypad and Source SourceKeypadCode is a keypad code typed on the
+// keypad; only State StateSuccess means the lock acted on it.
+const (
+	SourceKeypadCode = 1
+	StateSuccess     = 0
+)
+
+// Fetcher reads the account's locks, users, app authorizations and keypad
+// codes.
 type Fetcher interface {
 	Fetch(ctx context.Context) (Snapshot, error)
 }

@@ -17,7 +17,7 @@ import (
 func TestRoundTripEveryRecordKind(t *testing.T) {
 	inv := fullInvitation(17001, 880001)
 	auth := fullAuth("66c5b1e7a53a2b0f6e4e1d2c", 17001, 880001)
-	lock := bridge.Lock{ID: 17001, Name: "Front door", Type: 4}
+	lock := bridge.Lock{ID: 17001, Name: "Front door", Type: 4, Keypad: true}
 	user := bridge.User{ID: 880001, Email: "ada@example.org", Name: "Ada Lovelace", Language: "en"}
 	req := bridge.Request{ID: "req-1", At: t0, Invites: []bridge.InviteID{inv.ID}}
 	for _, rec := range []any{inv, auth, lock, user, req} {

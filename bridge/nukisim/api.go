@@ -223,6 +223,7 @@ type grant struct {
 	accountUserID int64
 	remoteAllowed bool
 	typ           int
+	code          string // keypad code (type 13) only
 	access        bridge.Access
 }
 
@@ -250,15 +251,23 @@ func validateCreate(b wireAuthCreate, advanced bool) (grant, string) {
 		if b.AccountUserID == nil || *b.AccountUserID <= 0 {
 			return g, "accountUserId is required"
 		}
-	case 13:
+		if b.Code != nil {
+			return g, "code is only allowed for type 13 (keypad)"
+		}
+		g.accountUserID = *b.AccountUserID
+	case bridge.AuthTypeKeypadCode:
 		if b.Code == nil {
-			return g, "code is required for a keypad code"
+			return g, "code is required for type 13 (keypad)"
+		}
+		if b.AccountUserID != nil && *b.AccountUserID > 0 {
+			return g, "accountUserId is not allowed for type 13 (keypad)"
+		}
+		g.code = strconv.Itoa(*b.Code)
+		if bad := badKeypadCode(g.code); bad != "" {
+			return g, bad
 		}
 	default:
 		return g, fmt.Sprintf("type %d cannot be created", g.typ)
-	}
-	if b.AccountUserID != nil {
-		g.accountUserID = *b.AccountUserID
 	}
 	var err error
 	if g.access.From, err = parseDate(b.AllowedFromDate); err != nil {
@@ -293,15 +302,21 @@ func validateCreate(b wireAuthCreate, advanced bool) (grant, string) {
 func (st *state) newAuth(lock int64, g grant, now time.Time) *authState {
 	return &authState{Auth: bridge.Auth{ID: st.objectID(now), SmartlockID: lock, AccountUserID: g.accountUserID,
 		Type: g.typ, Name: g.name, Enabled: true, RemoteAllowed: g.remoteAllowed, Access: g.access,
-		CreationDate: now}}
+		CreationDate: now, Code: bridge.Secret(g.code)}}
 }
 
 // createAuths accepts a standard create on locks, all or nothing: each lock
-// lists the authorization, and Nuki emails the invite, once the lock has
-// taken it. The caller holds s.mu.
+// lists the authorization, and Nuki emails the invite of an app
+// authorization, once the lock has taken it. A keypad code also needs a
+// keypad paired with every lock and a code none of them has. The caller
+// holds s.mu.
 func (s *Sim) createAuths(locks []int64, g grant) error {
 	for _, id := range locks {
-		if err := s.state.checkAuth(id, g.accountUserID, g.typ); err != nil {
+		err := s.state.checkAuth(id, g.accountUserID, g.typ)
+		if err == nil && g.typ == bridge.AuthTypeKeypadCode {
+			err = s.state.checkKeypadCode(id, g.code)
+		}
+		if err != nil {
 			if errors.Is(err, bridge.ErrNotFound) {
 				return fmt.Errorf("%v: %w", err, bridge.ErrInvalid) // ids in a body are bad parameters
 			}
@@ -432,8 +447,19 @@ func (s *Sim) postAuth(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Bad parameter: "+err.Error())
 		return
 	}
+	code := ""
+	if b.Code != nil {
+		code = strconv.Itoa(*b.Code)
+		if bad := badKeypadCode(code); bad != "" {
+			writeError(w, http.StatusBadRequest, "Bad parameter: "+bad)
+			return
+		}
+	}
 	change := func(a *bridge.Auth) {
 		a.Name = *b.Name
+		if code != "" {
+			a.Code = bridge.Secret(code)
+		}
 		if b.Enabled != nil {
 			a.Enabled = *b.Enabled
 		}
@@ -457,8 +483,17 @@ func (s *Sim) postAuth(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.acquire()
-	err := s.write(r, func(a *authState) *operation {
-		return &operation{kind: opModify, lock: a.SmartlockID, auth: a, change: change}
+	err := s.write(r, func(a *authState) (*operation, error) {
+		if code != "" {
+			if a.Type != bridge.AuthTypeKeypadCode {
+				return nil, fmt.Errorf("code is only allowed for type 13 (keypad): %w", bridge.ErrInvalid)
+			}
+			if code != a.Code.Reveal() && s.state.codeTaken(a.SmartlockID, code, a.ID) {
+				return nil, fmt.Errorf("the keypad code %s is already used on smartlock %d: %w", code, a.SmartlockID,
+					bridge.ErrConflict)
+			}
+		}
+		return &operation{kind: opModify, lock: a.SmartlockID, auth: a, change: change, code: code}, nil
 	})
 	s.release()
 	answer(w, err)
@@ -466,9 +501,9 @@ func (s *Sim) postAuth(w http.ResponseWriter, r *http.Request) {
 
 // write hands the operation made for the authorization in r's path to its
 // lock: 403 for a lock that is not the account's, 404 for an unknown
-// authorization, 423 while another operation runs on it. The caller holds
-// s.mu.
-func (s *Sim) write(r *http.Request, op func(*authState) *operation) error {
+// authorization, 423 while another operation runs on it, or the error op
+// returns. The caller holds s.mu.
+func (s *Sim) write(r *http.Request, op func(*authState) (*operation, error)) error {
 	l, err := s.lockParam(r)
 	if err != nil {
 		return err
@@ -480,7 +515,11 @@ func (s *Sim) write(r *http.Request, op func(*authState) *operation) error {
 	if err := busy(a); err != nil {
 		return err
 	}
-	s.enqueue(op(a))
+	o, err := op(a)
+	if err != nil {
+		return err
+	}
+	s.enqueue(o)
 	return nil
 }
 
@@ -488,8 +527,8 @@ func (s *Sim) write(r *http.Request, op func(*authState) *operation) error {
 // operationId, until the lock has carried it out.
 func (s *Sim) deleteAuth(w http.ResponseWriter, r *http.Request) {
 	s.acquire()
-	err := s.write(r, func(a *authState) *operation {
-		return &operation{kind: opDelete, lock: a.SmartlockID, auth: a}
+	err := s.write(r, func(a *authState) (*operation, error) {
+		return &operation{kind: opDelete, lock: a.SmartlockID, auth: a}, nil
 	})
 	s.release()
 	answer(w, err)

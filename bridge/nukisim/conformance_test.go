@@ -247,8 +247,20 @@ func TestResponsesConformToSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	lock, lock2, user := seeded.Locks[0], seeded.Locks[1], seeded.Users[0]
-	keypad, err := sim.AddAuth(bridge.Auth{SmartlockID: lock, Type: 13, Name: "Keypad", Enabled: true})
+	for _, l := range []int64{lock, lock2} {
+		if err := sim.SetKeypad(l, Keypad2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keypad, err := sim.AddAuth(bridge.Auth{SmartlockID: lock, Type: 13, Name: "Keypad", Enabled: true, Code: "234567"})
 	if err != nil {
+		t.Fatal(err)
+	}
+	typed, err := sim.EnterCode(lock, "234567")
+	if err != nil || typed.State != 0 {
+		t.Fatalf("keypad entry %+v, %v", typed, err)
+	}
+	if _, err := sim.EnterCode(lock, "999999"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sim.AddUser(bridge.User{Email: "free@example.com", Name: "Free"}); err != nil {
@@ -300,6 +312,17 @@ func TestResponsesConformToSpec(t *testing.T) {
 		{"PUT", "/smartlock/auth", "/smartlock/auth",
 			`{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":false,"smartlockIds":[` + id(lock2) + `]}`, "", false, 204},
 		{"PUT", "/smartlock/auth", "/smartlock/auth", `{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":false}`, "", false, 400},
+		{"PUT", "/smartlock/{smartlockId}/auth", "/smartlock/" + id(lock) + "/auth",
+			`{"type":13,"name":"Flat","code":345678,"remoteAllowed":false,"allowedUntilDate":"2026-12-01T00:00:00.000Z","allowedFromTime":600}`, "", false, 204},
+		{"PUT", "/smartlock/{smartlockId}/auth", "/smartlock/" + id(lock) + "/auth",
+			`{"type":13,"name":"Flat","code":234567,"remoteAllowed":false}`, "", false, 409},
+		{"PUT", "/smartlock/{smartlockId}/auth", "/smartlock/" + id(lock) + "/auth",
+			`{"type":13,"name":"Flat","code":120345,"remoteAllowed":false}`, "", false, 400},
+		{"PUT", "/smartlock/{smartlockId}/auth", "/smartlock/" + id(seeded.Locks[2]) + "/auth",
+			`{"type":13,"name":"Flat","code":456789,"remoteAllowed":false}`, "", false, 400},
+		{"PUT", "/smartlock/auth", "/smartlock/auth",
+			`{"type":13,"name":"Flat","code":456789,"remoteAllowed":false,"smartlockIds":[` + id(lock) + `,` + id(lock2) + `]}`, "", false, 204},
+		{"GET", "/smartlock/{smartlockId}/auth", "/smartlock/" + id(lock) + "/auth?types=13", "", "", true, 200},
 		{"PUT", "/smartlock/auth/advanced", "/smartlock/auth/advanced",
 			`{"name":"Free","accountUserId":` + id(free) + `,"remoteAllowed":true,"smartlockIds":[` + id(seeded.Locks[2]) + `]}`, "", false, 200},
 		{"PUT", "/smartlock/auth/advanced", "/smartlock/auth/advanced",
@@ -321,6 +344,7 @@ func TestResponsesConformToSpec(t *testing.T) {
 		{"GET", "/smartlock/log", "/smartlock/log", "", "", false, 200},
 		{"GET", "/smartlock/log", "/smartlock/log?accountUserId=" + id(user) + "&action=3&limit=100&fromDate=2026-01-01T00:00:00Z", "", "", false, 200},
 		{"GET", "/smartlock/log", "/smartlock/log?id=" + used.ID, "", "", false, 200},
+		{"GET", "/smartlock/log", "/smartlock/log?authId=" + typed.AuthID, "", "", false, 200},
 		{"GET", "/smartlock/log", "/smartlock/log", "", "wrong", false, 401},
 		{"GET", "/smartlock/{smartlockId}/log", "/smartlock/" + id(lock) + "/log?authId=" + used.AuthID, "", "", false, 200},
 		{"GET", "/smartlock/{smartlockId}/log", "/smartlock/1/log", "", "", false, 403},
@@ -399,6 +423,10 @@ func TestResponsesConformToSpec(t *testing.T) {
 		// Else the schemas of operationId and SmartlockLog were checked on
 		// nothing.
 		for _, want := range []struct{ pattern, has string }{
+			{"GET /smartlock", `"keypad2Paired":true`},
+			{"GET /smartlock/{smartlockId}/auth", `"code":345678`},
+			{"GET /smartlock/log", `"trigger":255`},
+			{"GET /smartlock/log", `"state":224`},
 			{"GET /smartlock/{smartlockId}/auth/{id}", `"operationId":"`},
 			{"GET /smartlock/log", `"authId":"` + used.AuthID + `"`},
 			{"GET /smartlock/{smartlockId}/log", `"deviceType":0`},

@@ -15,6 +15,7 @@ import (
 // SeedOptions says how much to add with Seed.
 type SeedOptions struct {
 	Locks    int `json:"locks"`
+	Keypads  int `json:"keypads"` // how many of the new locks, the first ones, have a keypad paired
 	Users    int `json:"users"`
 	Auths    int `json:"auths"`    // app authorizations spread over the new users and locks
 	Accepted int `json:"accepted"` // how many of those were already redeemed and used once
@@ -35,9 +36,9 @@ type Seeded struct {
 // redeemed and used once (an unlock in the activity log, lockCount 1 and
 // lastActiveDate now, as after the lock's sync). It sends no emails and no
 // webhooks. More authorizations than pairs, or per lock than Nuki allows,
-// fail with ErrInvalid and add nothing.
+// fail with ErrInvalid and add nothing, as do more keypads than locks.
 func (s *Sim) Seed(o SeedOptions) (Seeded, error) {
-	if o.Locks < 0 || o.Users < 0 || o.Auths < 0 || o.Accepted > o.Auths ||
+	if o.Locks < 0 || o.Users < 0 || o.Auths < 0 || o.Accepted > o.Auths || o.Keypads < 0 || o.Keypads > o.Locks ||
 		(o.Auths > 0 && (o.Auths > o.Locks*o.Users || (o.Auths+o.Locks-1)/max(o.Locks, 1) > maxAuthsPerLock)) {
 		return Seeded{}, fmt.Errorf("seed %+v: %w", o, bridge.ErrInvalid)
 	}
@@ -48,7 +49,7 @@ func (s *Sim) Seed(o SeedOptions) (Seeded, error) {
 	var out Seeded
 	first := len(st.locks)
 	for i := range o.Locks {
-		l := st.addLock(bridge.Lock{Name: fmt.Sprintf("Door %d", first+i+1), Type: 4}, now)
+		l := st.addLock(bridge.Lock{Name: fmt.Sprintf("Door %d", first+i+1), Type: 4, Keypad: i < o.Keypads}, now)
 		out.Locks = append(out.Locks, l.ID)
 	}
 	firstUser := len(st.users)
@@ -77,8 +78,9 @@ func (s *Sim) Seed(o SeedOptions) (Seeded, error) {
 	return out, nil
 }
 
-// AddLock adds a lock, online; ID 0 picks one. It returns the lock as
-// stored. Its periodic syncs are counted from now.
+// AddLock adds a lock, online; ID 0 picks one; with Keypad it has a (first
+// model) keypad paired (see SetKeypad). It returns the lock as stored. Its
+// periodic syncs are counted from now.
 func (s *Sim) AddLock(l bridge.Lock) bridge.Lock {
 	s.acquire()
 	defer s.release()
@@ -96,13 +98,20 @@ func (s *Sim) AddUser(u bridge.User) (bridge.User, error) {
 // AddAuth adds an authorization as it stands, as if its lock had taken it
 // already (no email, no webhook, nothing pending, any lockCount): ID ""
 // picks one, AuthID 0 takes the lock's next authId, zero dates become now.
-// An unknown lock or user fails with ErrNotFound, a second app authorization
-// of a user on a lock (listed or being created) with ErrConflict.
+// A keypad code (Type 13) takes its Code as it is, keypad or not. An unknown
+// lock or user fails with ErrNotFound; a second app authorization of a user
+// on a lock, or a keypad code the lock has (listed or being created), with
+// ErrConflict.
 func (s *Sim) AddAuth(a bridge.Auth) (bridge.Auth, error) {
 	s.acquire()
 	defer s.release()
 	if err := s.state.checkAuth(a.SmartlockID, a.AccountUserID, a.Type); err != nil {
 		return bridge.Auth{}, err
+	}
+	if a.Type != bridge.AuthTypeKeypadCode {
+		a.Code = ""
+	} else if !a.Code.IsZero() && s.state.codeTaken(a.SmartlockID, a.Code.Reveal(), "") {
+		return bridge.Auth{}, fmt.Errorf("keypad code on smartlock %d: %w", a.SmartlockID, bridge.ErrConflict)
 	}
 	if _, taken := s.state.auths[a.ID]; a.ID != "" && taken {
 		return bridge.Auth{}, fmt.Errorf("authorization %s: %w", a.ID, bridge.ErrConflict)
@@ -238,6 +247,8 @@ func (s *Sim) AuthsFor(accountUserID int64) []bridge.Auth {
 //	POST   /_sim/seed     SeedOptions → Seeded
 //	POST   /_sim/accept   {"smartlockId","accountUserId"} → 204
 //	POST   /_sim/use      {"smartlockId","accountUserId","action"} → LogEntry (action 0 means 1, unlock)
+//	POST   /_sim/keypad   {"smartlockId","keypad"} → 204 (SetKeypad: 0 none, 1 Keypad, 2 Keypad 2)
+//	POST   /_sim/enter    {"smartlockId","code"} → LogEntry (EnterCode; the code as a string)
 //	POST   /_sim/sync     {"smartlockId"} → 204 (SyncLock)
 //	POST   /_sim/settle   → 204 (Settle)
 //	GET    /_sim/log      [LogEntry], oldest first
@@ -282,6 +293,30 @@ func (s *Sim) controlMux() *http.ServeMux {
 			return
 		}
 		e, err := s.Use(b.SmartlockID, b.AccountUserID, cmp.Or(b.Action, bridge.ActionUnlock))
+		if err != nil {
+			controlError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, e)
+	})
+	mux.HandleFunc("POST /_sim/keypad", func(w http.ResponseWriter, r *http.Request) {
+		var b struct {
+			SmartlockID int64  `json:"smartlockId"`
+			Keypad      Keypad `json:"keypad"`
+		}
+		if decodeControl(w, r, &b) {
+			controlDone(w, s.SetKeypad(b.SmartlockID, b.Keypad))
+		}
+	})
+	mux.HandleFunc("POST /_sim/enter", func(w http.ResponseWriter, r *http.Request) {
+		var b struct {
+			SmartlockID int64  `json:"smartlockId"`
+			Code        string `json:"code"`
+		}
+		if !decodeControl(w, r, &b) {
+			return
+		}
+		e, err := s.EnterCode(b.SmartlockID, b.Code)
 		if err != nil {
 			controlError(w, err)
 			return

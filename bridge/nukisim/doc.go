@@ -7,8 +7,8 @@
 // {"code","description","homeRef","reasonPhrase","uri"}: locks, app and other
 // authorizations (standard create, which "emails" a 9-digit invite code, and
 // Advanced API create, which emails nothing and posts a signed AuthCreation
-// webhook), the activity log, lock syncs and account users. Requests must
-// carry the configured bearer token, else 401.
+// webhook), keypad codes, the activity log, lock syncs and account users.
+// Requests must carry the configured bearer token, else 401.
 //
 // # The locks carry out writes, later
 //
@@ -48,6 +48,28 @@
 //     account has answers 400. With Options.IgnoreUserPaging, GET
 //     /account/user ignores offset and limit.
 //
+// # Keypad codes
+//
+// A lock may have a Nuki keypad paired (AddLock with Lock.Keypad,
+// SeedOptions.Keypads, SetKeypad), shown in GET /smartlock as
+// config.keypadPaired or config.keypad2Paired. A create with type 13 and a
+// code (PUT /smartlock/{smartlockId}/auth, or /smartlock/auth for several
+// locks, all or nothing) makes a keypad code: no accountUserId, the access
+// window as given, no email. It goes through the same lock model as an app
+// authorization (listed once the lock has it, 423 while a write runs on it,
+// deleted like any other) and is listed with its code. Refused with 400:
+// a lock without a keypad, a code that is not six digits, has a 0 (the
+// keypad has no 0 key) or starts with 12, a missing name, an accountUserId;
+// with 409: a code the lock has or is about to have (a code being deleted
+// stays taken until the lock has deleted it) and a lock with 200
+// authorizations. Refusals of a code quote it, as a client must be ready
+// for. EnterCode (POST /_sim/enter) is someone typing a code on the keypad:
+// the activity log gets trigger 255 and source 1, with state 0 and the
+// authorization's authId when the lock lets them in, state 9 (Rejected) when
+// the code is disabled or outside its window, state 224 with no authId for a
+// code the lock does not have. The refused states are this simulator's
+// reading. Windows are applied in UTC on the simulator's clock.
+//
 // Time moves lazily and deterministically: every API request and every
 // control method first carries out, in time order, what has fallen due by
 // Now() (Settle does the same on demand), and a served simulator (Run,
@@ -67,8 +89,8 @@
 // cannot read are ignored, as the spec declares no 400 for them.
 //
 // Tests and the demo steer it through Go methods (Seed, AddLock, AddUser,
-// AddAuth, Accept, Use, SyncLock, SetOffline, Settle, InjectFault, Emails,
-// Log, Calls, …) or the same control over HTTP under /_sim/, which needs no
+// AddAuth, Accept, Use, SetKeypad, EnterCode, SyncLock, SetOffline, Settle,
+// InjectFault, Emails, Log, Calls, …) or the same control over HTTP under /_sim/, which needs no
 // token and is counted in no call statistics. State is guarded by a mutex;
 // every method is safe for concurrent use. Webhook deliveries and the
 // background settling run in goroutines that Close stops and waits for.

@@ -38,6 +38,7 @@ type operation struct {
 	// not); modify, delete: the listed one.
 	auth     *authState
 	change   func(*bridge.Auth) // modify
+	code     string             // modify: the keypad code it sets, "" when it keeps the code
 	invite   bool               // create: Nuki emails an invite code once the lock has it
 	advanced *advancedRequest   // create through the Advanced API
 	slot     int                // advanced: this lock's place in the outcome

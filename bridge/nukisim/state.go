@@ -21,7 +21,8 @@ const (
 )
 
 type lockState struct {
-	bridge.Lock
+	bridge.Lock  // Keypad mirrors keypad
+	keypad       Keypad
 	offline      bool
 	unsubscribed bool
 	created      time.Time
@@ -108,7 +109,11 @@ func (st *state) addLock(l bridge.Lock, now time.Time) bridge.Lock {
 	if l.Name == "" {
 		l.Name = fmt.Sprintf("Door %d", len(st.locks)+1)
 	}
-	st.locks[l.ID] = &lockState{Lock: l, created: now, nextAuthID: 1, nextSync: now.Add(st.syncEvery)}
+	ls := &lockState{Lock: l, created: now, nextAuthID: 1, nextSync: now.Add(st.syncEvery)}
+	if l.Keypad {
+		ls.keypad = Keypad1
+	}
+	st.locks[l.ID] = ls
 	return l
 }
 
@@ -189,6 +194,41 @@ func (st *state) checkAuth(lockID, userID int64, typ int) error {
 			bridge.ErrConflict)
 	}
 	return nil
+}
+
+// checkKeypadCode says why a keypad code cannot be created on a lock:
+// ErrInvalid (no keypad paired) or ErrConflict (the lock has the code, or is
+// about to). The caller has run checkAuth.
+func (st *state) checkKeypadCode(lockID int64, code string) error {
+	if st.locks[lockID].keypad == NoKeypad {
+		return fmt.Errorf("no keypad is paired with smartlock %d: %w", lockID, bridge.ErrInvalid)
+	}
+	if st.codeTaken(lockID, code, "") {
+		return fmt.Errorf("the keypad code %s is already used on smartlock %d: %w", code, lockID, bridge.ErrConflict)
+	}
+	return nil
+}
+
+// codeTaken reports whether a keypad code other than the authorization
+// except has code on lock, or is being created or changed to it.
+func (st *state) codeTaken(lockID int64, code, except string) bool {
+	for _, id := range st.authOrder {
+		if a := st.auths[id]; a.SmartlockID == lockID && a.ID != except && a.Type == bridge.AuthTypeKeypadCode &&
+			a.Code.Reveal() == code {
+			return true
+		}
+	}
+	for _, op := range st.ops {
+		if op.lock != lockID || op.auth == nil || op.auth.ID == except {
+			continue
+		}
+		switch {
+		case op.kind == opCreate && op.auth.Type == bridge.AuthTypeKeypadCode && op.auth.Code.Reveal() == code,
+			op.kind == opModify && op.code == code:
+			return true
+		}
+	}
+	return false
 }
 
 // pairTaken reports whether user has an app authorization on lock, or one

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
@@ -23,6 +24,23 @@ type wireLock struct {
 	AdminPinState int    `json:"adminPinState"`
 	CreationDate  string `json:"creationDate"`
 	UpdateDate    string `json:"updateDate"`
+	// Config is Smartlock.Config with its required properties; it says
+	// whether a keypad is paired.
+	Config wireLockConfig `json:"config"`
+}
+
+// wireLockConfig is Smartlock.Config. The simulated locks apply access
+// windows in UTC; timezoneId is a placeholder (0) and timezoneOffset 0.
+type wireLockConfig struct {
+	Name            string  `json:"name"`
+	Latitude        float64 `json:"latitude"`
+	Longitude       float64 `json:"longitude"`
+	SingleLock      bool    `json:"singleLock"`
+	AdvertisingMode int     `json:"advertisingMode"`
+	KeypadPaired    bool    `json:"keypadPaired"`
+	Keypad2Paired   bool    `json:"keypad2Paired"`
+	TimezoneID      int     `json:"timezoneId"`
+	TimezoneOffset  int     `json:"timezoneOffset"`
 }
 
 // wireAuth is SmartlockAuth.
@@ -31,6 +49,7 @@ type wireAuth struct {
 	SmartlockID      int64  `json:"smartlockId"`
 	AccountUserID    int64  `json:"accountUserId,omitempty"`
 	AuthID           int64  `json:"authId,omitempty"`
+	Code             int    `json:"code,omitempty"` // keypad codes only
 	AppID            int64  `json:"appId,omitempty"`
 	Type             int    `json:"type"`
 	Name             string `json:"name"`
@@ -163,7 +182,8 @@ func parseDate(s *string) (time.Time, error) {
 
 func toWireLock(l *lockState) wireLock {
 	w := wireLock{SmartlockID: l.ID, AccountID: accountID, Type: l.Type, Name: l.Name,
-		CreationDate: formatDate(l.created), UpdateDate: formatDate(l.created)}
+		CreationDate: formatDate(l.created), UpdateDate: formatDate(l.created),
+		Config: wireLockConfig{Name: l.Name, KeypadPaired: l.keypad == Keypad1, Keypad2Paired: l.keypad == Keypad2}}
 	if l.offline {
 		w.ServerState = 4
 	}
@@ -171,8 +191,12 @@ func toWireLock(l *lockState) wireLock {
 }
 
 func toWireAuth(a *bridge.Auth) wireAuth {
+	code := 0
+	if a.Type == bridge.AuthTypeKeypadCode {
+		code, _ = strconv.Atoi(a.Code.Reveal())
+	}
 	return wireAuth{
-		ID: a.ID, SmartlockID: a.SmartlockID, AccountUserID: a.AccountUserID, AuthID: a.AuthID, AppID: a.AppID,
+		ID: a.ID, SmartlockID: a.SmartlockID, AccountUserID: a.AccountUserID, AuthID: a.AuthID, Code: code, AppID: a.AppID,
 		Type: a.Type, Name: a.Name, Enabled: a.Enabled, RemoteAllowed: a.RemoteAllowed, LockCount: a.LockCount,
 		AllowedFromDate: formatDate(a.Access.From), AllowedUntilDate: formatDate(a.Access.Until),
 		AllowedWeekDays: a.Access.WeekDays, AllowedFromTime: a.Access.FromTime, AllowedUntilTime: a.Access.UntilTime,

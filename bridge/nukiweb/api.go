@@ -19,11 +19,16 @@ import (
 // client busy for ever.
 const maxUserPages = 200
 
-// Fetch reads the account in 2 + n requests: GET /smartlock,
-// GET /smartlock/auth?types=0 and GET /account/user page by page (see
-// fetchUsers). Only app authorizations of account users are kept. Calls
-// counts every HTTP request made, retries included. On error the Snapshot is
-// empty but for Calls.
+// authTypes is the types filter of the sync's authorization listing: app
+// authorizations and keypad codes.
+var authTypes = strconv.Itoa(bridge.AuthTypeApp) + "," + strconv.Itoa(bridge.AuthTypeKeypadCode)
+
+// Fetch reads the account in 2 + n requests: GET /smartlock (with each
+// lock's keypad), GET /smartlock/auth?types=0,13 and GET /account/user page
+// by page (see fetchUsers). Auths keeps the app authorizations of account
+// users, KeypadCodes the keypad codes, each with its Code. Calls counts every
+// HTTP request made, retries included. On error the Snapshot is empty but
+// for Calls.
 func (c *Client) Fetch(ctx context.Context) (bridge.Snapshot, error) {
 	var snap bridge.Snapshot
 
@@ -34,20 +39,29 @@ func (c *Client) Fetch(ctx context.Context) (bridge.Snapshot, error) {
 		return bridge.Snapshot{Calls: snap.Calls}, err
 	}
 
+	var auths []bridge.Auth
 	n, err = c.do(ctx, call{Method: http.MethodGet, Op: "GET /smartlock/auth", Path: "/smartlock/auth",
-		Query: url.Values{"types": {strconv.Itoa(bridge.AuthTypeApp)}},
-		Stream: list(&snap.Auths, int(c.authCount.Load()), func(w *wireAuth) (bridge.Auth, bool, error) {
-			if w.Type != bridge.AuthTypeApp || w.AccountUserID == 0 {
-				return bridge.Auth{}, false, nil
+		Query: url.Values{"types": {authTypes}},
+		Stream: list(&auths, int(c.authCount.Load()), func(w *wireAuth) (bridge.Auth, bool, error) {
+			switch {
+			case w.Type == bridge.AuthTypeApp && w.AccountUserID != 0, w.Type == bridge.AuthTypeKeypadCode:
+				a, err := w.auth()
+				return a, true, err
 			}
-			a, err := w.auth()
-			return a, true, err
+			return bridge.Auth{}, false, nil
 		})})
 	snap.Calls += n
 	if err != nil {
 		return bridge.Snapshot{Calls: snap.Calls}, err
 	}
-	c.authCount.Store(int64(len(snap.Auths)))
+	c.authCount.Store(int64(len(auths)))
+	for _, a := range auths {
+		if a.Type == bridge.AuthTypeKeypadCode {
+			snap.KeypadCodes = append(snap.KeypadCodes, a)
+		} else {
+			snap.Auths = append(snap.Auths, a)
+		}
+	}
 
 	snap.Users, n, err = c.fetchUsers(ctx)
 	snap.Calls += n
@@ -211,6 +225,82 @@ func (c *Client) CreateAdvancedAuth(ctx context.Context, smartlockIDs []int64, g
 			Description: "answer without requestId"}
 	}
 	return out.RequestID, nil
+}
+
+// CreateKeypadCode creates the keypad code k.Code on one lock
+// (PUT /smartlock/{smartlockId}/auth) or on several at once
+// (PUT /smartlock/auth, all or nothing), as an authorization of type 13 with
+// k's name and access window. Nuki answers 204 once the request is
+// validated; the code is listed (Fetch, FindKeypadCode) only once the lock
+// has it, and Nuki's answer carries no id.
+//
+// Nuki's refusals come back as a *bridge.NukiError of Kind ErrNukiRejected
+// with Nuki's own words in Description and the core's error in Reason:
+// ErrInvalid (400) for a lock without a keypad or a code Nuki does not take
+// (not six digits 1 to 9, starting with 12, …), a missing name;
+// ErrConflict (409) for a code the lock has already and a lock with 200
+// authorizations. A 403 (a lock that is not the account's) gives
+// ErrNukiLockDenied. The client checks only that it can send the code as
+// the integer Nuki takes (digits, no leading 0), else an error matching
+// bridge.ErrInvalid and no request; bridge.CheckKeypadCode is Nuki's rule,
+// to check before. Like
+// every write, a create whose answer was lost is not repeated: an error of
+// Kind ErrNukiUnavailable means the code may or may not have been created.
+// Errors never contain the code: any number in Nuki's text that could be
+// one is replaced by "[code]".
+func (c *Client) CreateKeypadCode(ctx context.Context, smartlockIDs []int64, k bridge.KeypadGrant) error {
+	if len(smartlockIDs) == 0 {
+		return fmt.Errorf("create keypad code: no lock: %w", bridge.ErrInvalid)
+	}
+	// Nuki takes the code as an integer: one that does not read back the same
+	// (a sign, a leading 0) would be another code.
+	code, err := strconv.ParseInt(k.Code.Reveal(), 10, 32)
+	if err != nil || code <= 0 || strconv.FormatInt(code, 10) != k.Code.Reveal() {
+		return fmt.Errorf("create keypad code: the code is not a number Nuki can take: %w", bridge.ErrInvalid)
+	}
+	body := wireKeypadCreate{
+		Name: k.Name, Type: bridge.AuthTypeKeypadCode, Code: code,
+		AllowedFromDate: formatDate(k.Access.From), AllowedUntilDate: formatDate(k.Access.Until),
+		AllowedWeekDays: k.Access.WeekDays, AllowedFromTime: k.Access.FromTime, AllowedUntilTime: k.Access.UntilTime,
+	}
+	cl := call{Method: http.MethodPut, Op: "PUT /smartlock/{smartlockId}/auth", Path: lockPath(smartlockIDs[0], "/auth"),
+		OneLock: true}
+	if len(smartlockIDs) > 1 {
+		body.SmartlockIDs = smartlockIDs
+		cl = call{Method: http.MethodPut, Op: "PUT /smartlock/auth", Path: "/smartlock/auth", OneLock: true}
+	}
+	cl.Body = body
+	_, err = c.do(ctx, cl)
+	var ne *bridge.NukiError
+	if errors.As(err, &ne) {
+		ne.Description = redactCode(ne.Description, k.Code.Reveal())
+	}
+	return err
+}
+
+// FindKeypadCode returns the keypad code with that code on a lock as Nuki
+// lists it (GET /smartlock/{smartlockId}/auth?types=13), for an action that
+// must not wait for the next sync. None (or not yet on the lock): an error
+// matching bridge.ErrNotFound; a lock that is not the account's: one
+// matching bridge.ErrNukiLockDenied.
+func (c *Client) FindKeypadCode(ctx context.Context, smartlockID int64, code bridge.Secret) (bridge.Auth, error) {
+	var found []bridge.Auth
+	if _, err := c.do(ctx, call{Method: http.MethodGet, Op: "GET /smartlock/{smartlockId}/auth",
+		Path: lockPath(smartlockID, "/auth"), Query: url.Values{"types": {strconv.Itoa(bridge.AuthTypeKeypadCode)}},
+		OneLock: true,
+		Stream: list(&found, 0, func(w *wireAuth) (bridge.Auth, bool, error) {
+			if w.Type != bridge.AuthTypeKeypadCode || w.SmartlockID != smartlockID || string(w.Code) != code.Reveal() {
+				return bridge.Auth{}, false, nil
+			}
+			a, err := w.auth()
+			return a, true, err
+		})}); err != nil {
+		return bridge.Auth{}, err
+	}
+	if len(found) > 0 {
+		return found[0], nil
+	}
+	return bridge.Auth{}, fmt.Errorf("keypad code on lock %d: %w", smartlockID, bridge.ErrNotFound)
 }
 
 // DeleteAuth deletes one authorization by its string id

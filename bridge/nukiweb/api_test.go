@@ -146,7 +146,7 @@ func TestFetchUserPaging(t *testing.T) {
 		if err != nil || len(snap.Users) != total {
 			t.Fatalf("%d users, %v", len(snap.Users), err)
 		}
-		want := "[GET /smartlock GET /smartlock/auth?types=0 GET /account/user?limit=100&offset=0 " +
+		want := "[GET /smartlock GET /smartlock/auth?types=0%2C13 GET /account/user?limit=100&offset=0 " +
 			"GET /account/user?limit=100&offset=150 GET /account/user?limit=100&offset=250]"
 		if got := fmt.Sprint(rc.list()); got != want {
 			t.Errorf("requests\n got %s\nwant %s", got, want)

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -133,8 +134,9 @@ type call struct {
 	// may be tried again. An error it returns becomes an "unreadable answer".
 	Stream func(io.Reader) error
 	// OneLock marks a call on one lock's endpoint
-	// (/smartlock/{smartlockId}/…): a 403 there says the lock is not the
-	// account's (ErrNukiLockDenied), not that the token was refused.
+	// (/smartlock/{smartlockId}/…), or on the locks its body names: a 403
+	// there says a lock is not the account's (ErrNukiLockDenied), not that
+	// the token was refused.
 	OneLock bool
 	// Repeatable marks a call other than GET or DELETE that does no harm when
 	// carried out twice, so it is retried like a read.
@@ -362,8 +364,9 @@ func reason(status int) error {
 }
 
 // cleanDescription keeps Nuki's description short, on one line and free of
-// email addresses (a refusal may quote the address it refused): any word
-// with an @ becomes "[email]".
+// email addresses and keypad codes (a refusal may quote what it refused):
+// any word with an @ becomes "[email]", any number that could be a keypad
+// code (six digits 1 to 9) "[code]".
 func cleanDescription(s string) string {
 	words := strings.Fields(s)
 	for i, w := range words {
@@ -371,12 +374,38 @@ func cleanDescription(s string) string {
 			words[i] = "[email]"
 		}
 	}
-	s = strings.Join(words, " ")
+	s = redactCode(strings.Join(words, " "))
 	if len(s) > 200 {
 		s = s[:200] + "…"
 	}
 	return s
 }
+
+// redactCode replaces with "[code]" every run of digits in s that is one of
+// codes or six digits from 1 to 9, the form of every keypad code.
+func redactCode(s string, codes ...string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if !isDigit(s[i]) {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isDigit(s[j]) {
+			j++
+		}
+		run := s[i:j]
+		if len(run) == 6 && !strings.Contains(run, "0") || slices.Contains(codes, run) {
+			run = "[code]"
+		}
+		b.WriteString(run)
+		i = j
+	}
+	return b.String()
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // retryAfter reads a Retry-After header: delay seconds or an HTTP date.
 // Missing, malformed or past values give 0.

@@ -92,7 +92,8 @@ func TestFetch(t *testing.T) {
 	c, rc, _ := newClient(t, func(w http.ResponseWriter, r *http.Request, _ int) {
 		switch r.URL.Path {
 		case "/smartlock":
-			fmt.Fprint(w, `[{"smartlockId":17,"accountId":1,"type":4,"authId":1,"name":"Front","favorite":false,"serverState":0,"adminPinState":0,"config":{"name":"Front"}}]`)
+			fmt.Fprint(w, `[{"smartlockId":17,"accountId":1,"type":4,"authId":1,"name":"Front","favorite":false,"serverState":0,"adminPinState":0,"config":{"name":"Front","keypadPaired":false,"keypad2Paired":true}},
+			 {"smartlockId":18,"accountId":1,"type":2,"authId":1,"name":"Gate","favorite":false,"serverState":0,"adminPinState":0}]`)
 		case "/smartlock/auth":
 			fmt.Fprint(w, `[
 			 {"id":"a1","smartlockId":17,"accountUserId":3,"authId":0,"type":0,"name":"Ann","enabled":true,"remoteAllowed":true,"lockCount":0,
@@ -101,7 +102,11 @@ func TestFetch(t *testing.T) {
 			 {"id":"a2","smartlockId":17,"accountUserId":4,"authId":5,"appId":77,"type":0,"name":"Bob","enabled":true,"remoteAllowed":false,"lockCount":3,
 			  "lastActiveDate":"2026-11-26T08:00:00.000Z","creationDate":"2026-11-20T09:00:00.000Z"},
 			 {"id":"a3","smartlockId":17,"type":0,"name":"Owner app","enabled":true,"remoteAllowed":true,"lockCount":9},
-			 {"id":"a4","smartlockId":17,"accountUserId":5,"type":2,"name":"Fob","enabled":true,"remoteAllowed":false,"lockCount":1}]`)
+			 {"id":"a4","smartlockId":17,"accountUserId":5,"type":2,"name":"Fob","enabled":true,"remoteAllowed":false,"lockCount":1},
+			 {"id":"k1","smartlockId":17,"authId":7,"code":345678,"type":13,"name":"Flat 3","enabled":true,"remoteAllowed":false,"lockCount":2,
+			  "allowedFromDate":"2026-11-26T14:00:00.000Z","allowedUntilDate":"2026-11-28T10:00:00.000Z","creationDate":"2026-11-25T09:00:00.000Z"},
+			 {"id":"k2","smartlockId":17,"code":"456789","type":13,"name":"String code","enabled":true,"remoteAllowed":false,"lockCount":0},
+			 {"id":"k3","smartlockId":17,"code":{"odd":1},"type":13,"name":"Odd code","enabled":true,"remoteAllowed":false,"lockCount":0}]`)
 		case "/account/user":
 			off, _ := strconv.Atoi(r.URL.Query().Get("offset"))
 			lim, _ := strconv.Atoi(r.URL.Query().Get("limit"))
@@ -117,7 +122,7 @@ func TestFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRequests := []string{
-		"GET /smartlock", "GET /smartlock/auth?types=0",
+		"GET /smartlock", "GET /smartlock/auth?types=0%2C13",
 		"GET /account/user?limit=100&offset=0", "GET /account/user?limit=100&offset=100", "GET /account/user?limit=100&offset=200",
 	}
 	if got := rc.list(); fmt.Sprint(got) != fmt.Sprint(wantRequests) {
@@ -133,7 +138,8 @@ func TestFetch(t *testing.T) {
 			t.Errorf("headers %q", a)
 		}
 	}
-	if len(snap.Locks) != 1 || snap.Locks[0] != (bridge.Lock{ID: 17, Name: "Front", Type: 4}) {
+	if len(snap.Locks) != 2 || snap.Locks[0] != (bridge.Lock{ID: 17, Name: "Front", Type: 4, Keypad: true}) ||
+		snap.Locks[1] != (bridge.Lock{ID: 18, Name: "Gate", Type: 2}) {
 		t.Errorf("locks %+v", snap.Locks)
 	}
 	if len(snap.Users) != 250 || snap.Users[249] != (bridge.User{ID: 250, Email: "u250@example.com", Name: "U250", Language: "de"}) {
@@ -158,6 +164,26 @@ func TestFetch(t *testing.T) {
 	}
 	if got := snap.Auths[1]; got.LockCount != 3 || got.AuthID != 5 || got.AppID != 77 || !got.LastActiveDate.Equal(utc("2026-11-26T08:00:00Z")) {
 		t.Errorf("accepted auth %+v", got)
+	}
+	if len(snap.KeypadCodes) != 3 {
+		t.Fatalf("keypad codes %+v", snap.KeypadCodes)
+	}
+	wantCode := bridge.Auth{ID: "k1", SmartlockID: 17, AuthID: 7, Type: 13, Name: "Flat 3", Enabled: true, LockCount: 2,
+		Access:       bridge.Access{From: utc("2026-11-26T14:00:00Z"), Until: utc("2026-11-28T10:00:00Z")},
+		CreationDate: utc("2026-11-25T09:00:00Z")}
+	if got := snap.KeypadCodes[0]; !got.Equal(wantCode) || got.Code.Reveal() != "345678" {
+		t.Errorf("keypad code\n got %+v (code %s)\nwant %+v", got, got.Code.Reveal(), wantCode)
+	}
+	if got := snap.KeypadCodes[1].Code.Reveal(); got != "456789" {
+		t.Errorf("a code sent as a string reads %q", got)
+	}
+	if got := snap.KeypadCodes[2].Code.Reveal(); got != "" {
+		t.Errorf("an odd code reads %q, want none", got)
+	}
+	for _, a := range snap.Auths {
+		if !a.Code.IsZero() {
+			t.Errorf("app authorization %s has a code", a.ID)
+		}
 	}
 }
 

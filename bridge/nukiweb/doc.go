@@ -5,11 +5,14 @@
 // authorizations for a sync, finds and creates account users, creates and
 // deletes app authorizations, with the standard call (Nuki emails the invite
 // code) or the Advanced API (no email; the outcome arrives as a webhook),
-// reads the activity log and asks a lock to sync. The same code talks to the
-// simulator in package nukisim; only the base URL differs. Listings are
-// bounded: users are paged without trusting Nuki to honour offset and limit,
-// and the activity log is read at most ten pages back. Lists are decoded as
-// they arrive, element by element, so an answer is never held whole.
+// reads the activity log and asks a lock to sync. Beyond bridge.Nuki it
+// creates keypad codes (CreateKeypadCode) and finds one on a lock
+// (FindKeypadCode); Fetch lists them in Snapshot.KeypadCodes and marks the
+// locks that have a keypad. The same code talks to the simulator in package
+// nukisim; only the base URL differs. Listings are bounded: users are paged
+// without trusting Nuki to honour offset and limit, and the activity log is
+// read at most ten pages back. Lists are decoded as they arrive, element by
+// element, so an answer is never held whole.
 //
 // Every failure of a call comes back as a *bridge.NukiError whose Kind is one
 // of bridge.ErrNukiUnauthorized (401, or 403 on an account-wide endpoint),
@@ -20,8 +23,9 @@
 // with bounded exponential backoff and jitter on 429, 5xx, timeouts and
 // dropped connections; other writes are retried only when nothing can have
 // happened yet (connection refused, 429, 423). Error messages and log lines
-// never contain the API token, request bodies, email addresses or invite
-// codes.
+// never contain the API token, request bodies, email addresses, invite codes
+// or keypad codes: a number in Nuki's error text that could be a keypad code
+// is replaced by "[code]".
 //
 // NewWebhookHandler returns the http.Handler that receives Nuki's signed
 // webhooks (advanced AuthCreation outcomes and DEVICE_AUTHS/ACCOUNT_USER

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
@@ -18,6 +19,10 @@ type wireLock struct {
 	SmartlockID int64  `json:"smartlockId"`
 	Name        string `json:"name"`
 	Type        int    `json:"type"`
+	Config      struct {
+		KeypadPaired  bool `json:"keypadPaired"`
+		Keypad2Paired bool `json:"keypad2Paired"`
+	} `json:"config"`
 }
 
 type wireUser struct {
@@ -48,6 +53,24 @@ type wireAuth struct {
 	UpdateDate       string      `json:"updateDate"`
 	Error            string      `json:"error"`
 	OperationID      operationID `json:"operationId"`
+	Code             keypadCode  `json:"code"`
+}
+
+// keypadCode is SmartlockAuth's code, an integer in the spec. A string of
+// digits is taken too. Any other value (null, a fraction, an object, …) is
+// "", as if absent, so that one odd entry does not fail the whole listing.
+type keypadCode string
+
+func (k *keypadCode) UnmarshalJSON(b []byte) error {
+	raw := string(bytes.TrimSpace(b))
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		raw = raw[1 : len(raw)-1]
+	}
+	if raw == "" || strings.Trim(raw, "0123456789") != "" {
+		raw = ""
+	}
+	*k = keypadCode(raw)
+	return nil
 }
 
 // operationID is SmartlockAuth's operationId. The spec makes it an ObjectId
@@ -115,6 +138,21 @@ type wireAuthCreate struct {
 	AccountUserID    int64  `json:"accountUserId"`
 	RemoteAllowed    bool   `json:"remoteAllowed"`
 	Type             int    `json:"type"`
+}
+
+// wireKeypadCreate is SmartlockAuthCreate (one lock) or SmartlocksAuthCreate
+// (smartlockIds) for a keypad code: type 13, a code, no accountUserId.
+type wireKeypadCreate struct {
+	Name             string  `json:"name"`
+	AllowedFromDate  string  `json:"allowedFromDate,omitempty"`
+	AllowedUntilDate string  `json:"allowedUntilDate,omitempty"`
+	AllowedWeekDays  int     `json:"allowedWeekDays,omitempty"`
+	AllowedFromTime  int     `json:"allowedFromTime,omitempty"`
+	AllowedUntilTime int     `json:"allowedUntilTime,omitempty"`
+	SmartlockIDs     []int64 `json:"smartlockIds,omitempty"`
+	RemoteAllowed    bool    `json:"remoteAllowed"`
+	Type             int     `json:"type"`
+	Code             int64   `json:"code"`
 }
 
 // wireAdvancedCreate is SmartlocksAuthAdvancedCreate
@@ -269,7 +307,8 @@ func formatDate(t time.Time) string {
 }
 
 func (w wireLock) lock() bridge.Lock {
-	return bridge.Lock{ID: w.SmartlockID, Name: w.Name, Type: w.Type}
+	return bridge.Lock{ID: w.SmartlockID, Name: w.Name, Type: w.Type,
+		Keypad: w.Config.KeypadPaired || w.Config.Keypad2Paired}
 }
 
 func (w wireUser) user() bridge.User {
@@ -284,6 +323,9 @@ func (w *wireAuth) auth() (bridge.Auth, error) {
 		Access: bridge.Access{
 			WeekDays: w.AllowedWeekDays, FromTime: w.AllowedFromTime, UntilTime: w.AllowedUntilTime,
 		},
+	}
+	if w.Type == bridge.AuthTypeKeypadCode {
+		a.Code = bridge.Secret(w.Code)
 	}
 	for _, d := range []struct {
 		name string
