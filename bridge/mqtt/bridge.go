@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -20,28 +21,20 @@ import (
 // Actor is recorded in an invitation's history for actions asked over MQTT.
 const Actor = "mqtt"
 
-// InvitationReader is what the Bridge reads of the Service.
-type InvitationReader interface {
-	Invitations(f bridge.Filter) []bridge.Invitation
-	SyncState() bridge.SyncState
-}
-
-// Commander carries out the commands the Bridge takes. The methods are
-// bridge.Service's; their errors wrap bridge.ErrNotFound, ErrInvalid,
+// Service is what the Bridge needs of *bridge.Service: it reads the
+// invitations, the locks and the sync state, and carries out the commands
+// it takes. The commands' errors wrap bridge.ErrNotFound, ErrInvalid,
 // ErrConflict, ErrDisabled or a *bridge.NukiError.
-type Commander interface {
+type Service interface {
+	Invitations(f bridge.Filter) []bridge.Invitation
+	Locks() []bridge.Lock
+	SyncState() bridge.SyncState
 	RequestSync()
 	ConfirmHeldSync() error
 	Create(ctx context.Context, r bridge.CreateRequest) ([]bridge.Invitation, error)
 	Resend(ctx context.Context, id bridge.InviteID, o bridge.ResendOptions) (bridge.Invitation, error)
 	Revoke(ctx context.Context, id bridge.InviteID, actor string) (bridge.Invitation, error)
 	RevealCode(ctx context.Context, id bridge.InviteID, actor string) (bridge.Code, error)
-}
-
-// Service is everything the Bridge needs of *bridge.Service.
-type Service interface {
-	InvitationReader
-	Commander
 }
 
 // DiscoveryStore remembers which discovery topics were published, with a
@@ -69,6 +62,11 @@ type Options struct {
 	DiscoveryPrefix string        // "homeassistant"
 	Retention       time.Duration // closed invitations stay in Home Assistant this long; 168h
 	Version         string        // the software version shown on the devices; "dev"
+	// ConfigurationURL is the page every device links to in Home
+	// Assistant (cu): an http, https or homeassistant:// URL, such as
+	// homeassistant://hassio/ingress/<slug> for the add-on's page. Empty:
+	// no link.
+	ConfigurationURL string
 
 	Now    func() time.Time // the clock; time.Now
 	Logger *slog.Logger     // discarded when nil
@@ -193,10 +191,14 @@ func (b *Bridge) SyncStateChanged(state bridge.SyncState) { b.inbox.setSync(stat
 // availability, discovery and states, serves commands, and keeps all of it
 // current until ctx ends. Then it publishes "offline", disconnects and
 // returns nil. It returns an error only when it cannot start: the discovery
-// store cannot be read, the TLS settings are wrong, or Run was called before.
+// store cannot be read, the TLS settings or the configuration URL are
+// wrong, or Run was called before.
 func (b *Bridge) Run(ctx context.Context) error {
 	if !b.started.CompareAndSwap(false, true) {
 		return errors.New("mqtt: Run may be called only once per Bridge")
+	}
+	if err := checkConfigurationURL(b.opts.ConfigurationURL); err != nil {
+		return err
 	}
 	known, err := b.store.PublishedDiscovery(ctx)
 	if err != nil {
@@ -260,6 +262,20 @@ func (b *Bridge) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// checkConfigurationURL refuses what Home Assistant refuses as a device's
+// configuration_url (a scheme other than http, https or homeassistant, or no
+// host): it would drop every discovery message that carries it.
+func checkConfigurationURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "homeassistant") || u.Host == "" {
+		return fmt.Errorf("mqtt: the configuration URL %q is not an http, https or homeassistant URL", s)
+	}
+	return nil
 }
 
 // drain applies what the Subscriber methods queued. While the connection is

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
@@ -11,13 +12,18 @@ import (
 // projectURL is the origin's url in every discovery message.
 const projectURL = "https://github.com/nuki-invites/nuki-invites"
 
+// device is the dev of a discovery message. A lock's device has no
+// software version (its firmware is not ours to tell) and a model only where
+// Nuki's lock type is known; cu, the link to the add-on's page, is there
+// when Options.ConfigurationURL is set.
 type device struct {
-	IDs          []string `json:"ids"`
-	Name         string   `json:"name"`
-	Manufacturer string   `json:"mf"`
-	Model        string   `json:"mdl"`
-	Software     string   `json:"sw"`
-	ViaDevice    string   `json:"via_device,omitempty"`
+	IDs              []string `json:"ids"`
+	Name             string   `json:"name"`
+	Manufacturer     string   `json:"mf"`
+	Model            string   `json:"mdl,omitempty"`
+	Software         string   `json:"sw,omitempty"`
+	ViaDevice        string   `json:"via_device,omitempty"`
+	ConfigurationURL string   `json:"cu,omitempty"`
 }
 
 type origin struct {
@@ -45,6 +51,7 @@ type component map[string]any
 func valueOf(key string) string { return "{{ value_json." + key + " }}" }
 
 func (b *Bridge) config(dev device, cmps map[string]component) []byte {
+	dev.ConfigurationURL = b.opts.ConfigurationURL
 	return mustJSON(deviceConfig{
 		Device:       dev,
 		Origin:       origin{Name: "nuki-invites", Software: b.opts.Version, URL: projectURL},
@@ -54,9 +61,9 @@ func (b *Bridge) config(dev device, cmps map[string]component) []byte {
 	})
 }
 
-// bridgeConfig describes the bridge device: its sync status, last sync, the
-// counts of the statuses worth watching, a "Sync now" button and the event
-// entity.
+// bridgeConfig describes the bridge device: its sync status, whether Nuki
+// Web is reachable, last sync, the counts of the statuses worth watching, a
+// "Sync now" button and the event entity.
 func (b *Bridge) bridgeConfig() (topic string, payload []byte) {
 	t := b.topics
 	id := t.bridgeDevice()
@@ -68,6 +75,11 @@ func (b *Bridge) bridgeConfig() (topic string, payload []byte) {
 			"state_topic": state, "value_template": valueOf("sync_status"),
 			"device_class": "enum", "options": bridge.SyncStatuses,
 			"json_attributes_topic": state, "json_attributes_template": syncAttributes(),
+		},
+		"nuki_web": {
+			"p": "binary_sensor", "name": "Nuki Web",
+			"unique_id": t.slug + "_nuki_web", "default_entity_id": "binary_sensor." + t.slug + "_nuki_web",
+			"state_topic": t.nukiWeb(), "device_class": "connectivity", "entity_category": "diagnostic",
 		},
 		"last_sync": {
 			"p": "sensor", "name": "Last sync",
@@ -105,16 +117,64 @@ func (b *Bridge) bridgeConfig() (topic string, payload []byte) {
 		}
 	}
 	dev := device{
-		IDs: []string{id}, Name: "Nuki invites", Manufacturer: "nuki-invites",
+		IDs: []string{id}, Name: "Nuki Invites", Manufacturer: "nuki-invites",
 		Model: "Invitation bridge", Software: b.opts.Version,
 	}
 	return t.discovery(id), b.config(dev, cmps)
 }
 
-// inviteConfig describes the device of one invitation. Its unique ids come
-// from the invitation id only, so they never change; names only shape the
-// suggested entity ids.
-func (b *Bridge) inviteConfig(inv bridge.Invitation) (topic string, payload []byte) {
+// lockConfig describes the device of one lock of the account, under the
+// bridge device. Its one entity counts the lock's open invitations; without
+// an entity Home Assistant would not show the device. The unique id comes
+// from the lock id only; the name only shapes the suggested entity id.
+func (b *Bridge) lockConfig(lock bridge.Lock) (topic string, payload []byte) {
+	t := b.topics
+	id := t.lockDevice(lock.ID)
+	name := slugify(lock.Name)
+	if name == "" {
+		name = "lock_" + strconv.FormatInt(lock.ID, 10)
+	}
+	title := lock.Name
+	if strings.TrimSpace(title) == "" {
+		title = "Nuki lock " + strconv.FormatInt(lock.ID, 10)
+	}
+	cmps := map[string]component{
+		"open_invitations": {
+			"p": "sensor", "name": "Open invitations", "icon": "mdi:email-multiple-outline",
+			"unique_id": id + "_open_invitations", "default_entity_id": "sensor." + t.slug + "_" + name + "_open_invitations",
+			"state_topic": t.lockState(lock.ID), "value_template": valueOf("open_invitations"), "state_class": "measurement",
+		},
+	}
+	dev := device{
+		IDs: []string{id}, Name: title, Manufacturer: "Nuki", Model: lockModel(lock.Type),
+		ViaDevice: t.bridgeDevice(),
+	}
+	return t.discovery(id), b.config(dev, cmps)
+}
+
+// lockModel names Nuki's lock types (Smartlock.type in the Nuki Web API);
+// "" for a type it does not know.
+func lockModel(lockType int) string {
+	switch lockType {
+	case 0:
+		return "Smart Lock 1.0/2.0"
+	case 1:
+		return "Box"
+	case 2:
+		return "Opener"
+	case 3:
+		return "Smart Door"
+	case 4:
+		return "Smart Lock 3.0/4th generation"
+	}
+	return ""
+}
+
+// inviteConfig describes the device of one invitation, under via: the
+// device of its lock, or the bridge's when the account no longer lists the
+// lock. Its unique ids come from the invitation id only, so they never
+// change; names only shape the suggested entity ids.
+func (b *Bridge) inviteConfig(inv bridge.Invitation, via string) (topic string, payload []byte) {
 	t := b.topics
 	id := t.inviteDevice(inv.ID)
 	state := t.inviteState(inv.ID)
@@ -170,7 +230,7 @@ func (b *Bridge) inviteConfig(inv bridge.Invitation) (topic string, payload []by
 	dev := device{
 		IDs: []string{id}, Name: "Nuki invite: " + inv.Name + " · " + inv.LockName,
 		Manufacturer: "nuki-invites", Model: "App invitation", Software: b.opts.Version,
-		ViaDevice: t.bridgeDevice(),
+		ViaDevice: via,
 	}
 	return t.discovery(id), b.config(dev, cmps)
 }

@@ -1,6 +1,7 @@
 package mqtt_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/mqtt"
 	"github.com/nuki-invites/nuki-invites/bridge/mqtt/mqtttest"
 )
 
@@ -22,6 +24,8 @@ func TestDiscoveryAndStates(t *testing.T) {
 	t.Run("golden", func(t *testing.T) {
 		for name, topic := range map[string]string{
 			"bridge_device": h.discoveryTopic("bridge"),
+			"lock_device":   h.discoveryTopic("lock_101"),
+			"lock_state":    h.topic("lock/101/state"),
 			"invite_device": h.discoveryTopic("invite_101_201"),
 			"invite_state":  h.topic("invite/101-201/state"),
 			"bridge_state":  h.topic("bridge/state"),
@@ -37,7 +41,7 @@ func TestDiscoveryAndStates(t *testing.T) {
 		}
 	})
 
-	t.Run("visible invitations", func(t *testing.T) {
+	t.Run("devices", func(t *testing.T) {
 		var devices []string
 		for topic := range retained {
 			if strings.HasPrefix(topic, h.prefix+"/device/") {
@@ -52,16 +56,54 @@ func TestDiscoveryAndStates(t *testing.T) {
 			"homeassistant/device/nuki_invites_invite_101_205/config", // Zoë, failed
 			"homeassistant/device/nuki_invites_invite_102_204/config", // Dave, expiring soon
 			"homeassistant/device/nuki_invites_invite_102_206/config", // Finn, sending
+			"homeassistant/device/nuki_invites_lock_101/config",       // Front door
+			"homeassistant/device/nuki_invites_lock_102/config",       // Back door
+			"homeassistant/device/nuki_invites_lock_103/config",       // Garage, no invitation
 		}
 		if !slices.Equal(devices, want) {
-			t.Errorf("devices = %q\nwant %q (Carol, revoked 10 days ago, is past retention)", devices, want)
+			t.Errorf("devices = %q\nwant %q (every lock; Carol, revoked 10 days ago, is past retention)", devices, want)
 		}
 		if _, ok := retained[h.topic("invite/102-203/state")]; ok {
 			t.Errorf("Carol's state is retained although she is past retention")
 		}
 	})
 
-	t.Run("rules", func(t *testing.T) { checkDiscovery(t, h, retained) })
+	t.Run("rules", func(t *testing.T) { checkDiscovery(t, h, retained, "") })
+
+	t.Run("bridge, locks, invitations", func(t *testing.T) {
+		for _, tc := range []struct {
+			device, name, model, via string
+			open                     float64 // the lock's open invitations
+		}{
+			{device: "lock_101", name: "Front door", model: "Smart Lock 3.0/4th generation", via: "bridge", open: 2}, // Alice, Zoë
+			{device: "lock_102", name: "Back door", model: "Smart Lock 1.0/2.0", via: "bridge", open: 2},             // Dave, Finn
+			{device: "lock_103", name: "Garage", model: "", via: "bridge", open: 0},
+			{device: "invite_101_201", name: "Nuki invite: Alice · Front door", model: "App invitation", via: "lock_101"},
+			{device: "invite_101_202", name: "Nuki invite: Bob · Front door", model: "App invitation", via: "lock_101"},
+			{device: "invite_102_204", name: "Nuki invite: Dave · Back door", model: "App invitation", via: "lock_102"},
+		} {
+			dev, _ := decode(t, retained[h.discoveryTopic(tc.device)])["dev"].(map[string]any)
+			mdl, _ := dev["mdl"].(string)
+			if dev["name"] != tc.name || mdl != tc.model || dev["via_device"] != h.base+"_"+tc.via {
+				t.Errorf("%s: name %v, model %q, via %v; want %q, %q under %s", tc.device, dev["name"], mdl, dev["via_device"], tc.name, tc.model, tc.via)
+			}
+			if strings.HasPrefix(tc.device, "lock_") {
+				id := strings.TrimPrefix(tc.device, "lock_")
+				if st := decode(t, retained[h.topic("lock/"+id+"/state")]); st["open_invitations"] != tc.open {
+					t.Errorf("%s: state %v, want %v open invitations", tc.device, st, tc.open)
+				}
+				if _, ok := dev["sw"]; ok {
+					t.Errorf("%s: the lock's device shows a software version (ours, not the lock's): %v", tc.device, dev["sw"])
+				}
+			}
+		}
+	})
+
+	t.Run("Nuki Web reachable", func(t *testing.T) {
+		if got := string(retained[h.topic("bridge/nuki_web")]); got != "ON" {
+			t.Errorf("Nuki Web state %q after a sync that reached it, want ON", got)
+		}
+	})
 
 	t.Run("no email in states", func(t *testing.T) {
 		for topic, payload := range retained {
@@ -75,10 +117,13 @@ func TestDiscoveryAndStates(t *testing.T) {
 var simpleTemplate = regexp.MustCompile(`^\{\{ value_json\.([a-z_]+) \}\}$`)
 
 // checkDiscovery checks every discovery message against Home Assistant's
-// rules, reading each entity's value from the retained state it points to.
-func checkDiscovery(t *testing.T, h *harness, retained map[string][]byte) {
+// rules, reading each entity's value from the retained state it points to:
+// every device links to cu ("" none) and hangs under a device that is there.
+func checkDiscovery(t *testing.T, h *harness, retained map[string][]byte, cu string) {
 	t.Helper()
 	uniqueIDs := map[string]string{}
+	deviceIDs := map[string]bool{}
+	vias := map[string]string{}
 	devices := 0
 	for topic, payload := range retained {
 		if !strings.HasPrefix(topic, h.prefix+"/device/") {
@@ -91,10 +136,23 @@ func checkDiscovery(t *testing.T, h *harness, retained map[string][]byte) {
 		}
 		cfg := decode(t, payload)
 		dev, _ := cfg["dev"].(map[string]any)
-		for _, k := range []string{"ids", "name", "mf", "mdl", "sw"} {
+		required := []string{"ids", "name", "mf", "mdl", "sw"}
+		if strings.Contains(where, "_lock_") {
+			required = []string{"ids", "name", "mf"} // a lock's model where known, never our version
+		}
+		for _, k := range required {
 			if dev[k] == nil || dev[k] == "" {
 				t.Errorf("%s: dev.%s missing", where, k)
 			}
+		}
+		if got, _ := dev["cu"].(string); got != cu {
+			t.Errorf("%s: dev.cu = %q, want %q", where, got, cu)
+		}
+		if ids, _ := dev["ids"].([]any); len(ids) == 1 {
+			deviceIDs[fmt.Sprint(ids[0])] = true
+		}
+		if via, ok := dev["via_device"]; ok {
+			vias[where] = fmt.Sprint(via)
 		}
 		o, _ := cfg["o"].(map[string]any)
 		for _, k := range []string{"name", "sw", "url"} {
@@ -127,6 +185,14 @@ func checkDiscovery(t *testing.T, h *harness, retained map[string][]byte) {
 			switch p {
 			case "sensor":
 				checkSensor(t, name, c, retained)
+			case "binary_sensor":
+				if c["entity_category"] != "diagnostic" || c["device_class"] != "connectivity" {
+					t.Errorf("%s: binary_sensor %v/%v, want a diagnostic connectivity sensor", name, c["entity_category"], c["device_class"])
+				}
+				topic, _ := c["state_topic"].(string)
+				if st := string(retained[topic]); st != "ON" && st != "OFF" {
+					t.Errorf("%s: state %q on %s, want ON or OFF", name, st, topic)
+				}
 			case "button":
 				if c["command_topic"] == nil || c["payload_press"] == nil {
 					t.Errorf("%s: button without command_topic or payload_press", name)
@@ -143,6 +209,11 @@ func checkDiscovery(t *testing.T, h *harness, retained map[string][]byte) {
 	}
 	if devices == 0 {
 		t.Fatal("no discovery messages retained")
+	}
+	for where, via := range vias {
+		if !deviceIDs[via] {
+			t.Errorf("%s: via_device %s is no device that is there", where, via)
+		}
 	}
 }
 
@@ -192,7 +263,7 @@ func TestStateChangePublishedOnlyWhenChanged(t *testing.T) {
 	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
 	aliceTopic := h.topic("invite/101-201/state")
 	daveTopic := h.topic("invite/102-204/state")
-	w := h.watch(h.topic("invite/+/state"), h.topic("event"), h.topic("bridge/state"))
+	w := h.watch(h.topic("invite/+/state"), h.topic("lock/+/state"), h.topic("event"), h.topic("bridge/state"))
 	h.start()
 	w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
 	w.Reset()
@@ -227,6 +298,14 @@ func TestStateChangePublishedOnlyWhenChanged(t *testing.T) {
 	}
 	if n := len(w.On(h.topic("event"))); n != 1 {
 		t.Errorf("%d events published, want 1 (changed is not a public event)", n)
+	}
+	// Alice's acceptance leaves Zoë open on the front door; the back door
+	// keeps its count, so its state is not sent again.
+	if front := w.On(h.topic("lock/101/state")); len(front) != 1 || string(front[0].Payload) != `{"open_invitations":1}` {
+		t.Errorf("front door states %v, want one with 1 open invitation", front)
+	}
+	if back := w.On(h.topic("lock/102/state")); len(back) != 0 {
+		t.Errorf("back door states %v, want none (its count did not change)", back)
 	}
 }
 
@@ -277,6 +356,8 @@ func TestStartupClearsStaleRetainedMessages(t *testing.T) {
 		h.discoveryTopic("invite_9_9"): `{"dev":{"ids":["stale"]}}`, // ours, found on the broker
 		h.discoveryTopic("invite_8_8"): `{"dev":{"ids":["stale"]}}`, // ours, known from the store
 		h.topic("invite/9-9/state"):    `{"status":"pending"}`,
+		h.discoveryTopic("lock_7"):     `{"dev":{"ids":["stale"]}}`, // a lock the account no longer has
+		h.topic("lock/7/state"):        `{"open_invitations":1}`,
 	}
 	foreign := map[string]string{
 		h.prefix + "/device/someone_else/config":            `{"dev":{"ids":["x"]}}`,
@@ -308,18 +389,20 @@ func TestStartupClearsStaleRetainedMessages(t *testing.T) {
 	first.stop() // the store is written once the broker acknowledged
 	stored := h.store.Topics()
 	for topic := range retained {
-		if strings.HasPrefix(topic, h.prefix+"/device/"+h.base+"_invite") || topic == h.discoveryTopic("bridge") {
+		if strings.HasPrefix(topic, h.prefix+"/device/"+h.base+"_invite_") || strings.HasPrefix(topic, h.prefix+"/device/"+h.base+"_lock_") ||
+			topic == h.discoveryTopic("bridge") {
 			if stored[topic] == "" {
 				t.Errorf("published %s is not in the store", h.normalize([]byte(topic)))
 			}
 		}
 	}
-	if len(stored) != 6 {
-		t.Errorf("store lists %d topics, want 6 (bridge + 5 visible invitations): %v", len(stored), stored)
+	if len(stored) != 9 {
+		t.Errorf("store lists %d topics, want 9 (bridge + 3 locks + 5 visible invitations): %v", len(stored), stored)
 	}
 
 	t.Run("unchanged configs are not republished", func(t *testing.T) {
-		w := h.watch(h.prefix+"/device/+/config", h.topic("invite/+/state"), h.topic("availability"))
+		w := h.watch(h.prefix+"/device/+/config", h.topic("invite/+/state"), h.topic("lock/+/state"),
+			h.topic("bridge/nuki_web"), h.topic("availability"))
 		w.WaitPayload(wait, h.topic("availability"), "offline")
 		w.Reset()
 		h.start()
@@ -331,11 +414,8 @@ func TestStartupClearsStaleRetainedMessages(t *testing.T) {
 		h.svc.sub.InvitationEvents([]bridge.Event{{Type: bridge.EventChanged, At: t0, Invitation: zoe}})
 		w.WaitFor(wait, "Zoë's state", live(h.topic("invite/101-205/state")))
 		for _, m := range w.Messages() {
-			if !m.Retained && strings.HasPrefix(m.Topic, h.prefix+"/device/") {
+			if !m.Retained && m.Topic != h.topic("invite/101-205/state") && m.Topic != h.topic("availability") {
 				t.Errorf("republished unchanged %s", h.normalize([]byte(m.Topic)))
-			}
-			if !m.Retained && m.Topic != h.topic("invite/101-205/state") && strings.HasSuffix(m.Topic, "/state") {
-				t.Errorf("republished unchanged state %s", h.normalize([]byte(m.Topic)))
 			}
 		}
 	})
@@ -414,4 +494,235 @@ func TestUsedEvent(t *testing.T) {
 	if strings.Contains(string(events[1].Payload), "@") || strings.Contains(string(events[1].Payload), "auth-1") {
 		t.Errorf("the used event carries more than it should: %s", events[1].Payload)
 	}
+}
+
+// TestConfigurationURL: with a configuration URL every device links to it,
+// so Home Assistant offers the add-on's page on the bridge, lock and
+// invitation devices alike.
+func TestConfigurationURL(t *testing.T) {
+	const cu = "homeassistant://hassio/ingress/a0d7b954_nuki_invites"
+	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
+	w := h.watch(h.topic("bridge/state"))
+	h.start(func(o *mqtt.Options) { o.ConfigurationURL = cu })
+	w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
+	retained := mqtttest.Retained(t, h.url, h.prefix+"/#", h.base+"/#")
+	checkDiscovery(t, h, retained, cu)
+	devices := map[string]any{}
+	for name, device := range map[string]string{"bridge": "bridge", "lock": "lock_101", "invite": "invite_101_201"} {
+		devices[name] = decode(t, retained[h.discoveryTopic(device)])["dev"]
+	}
+	payload, err := json.Marshal(devices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "devices_configuration_url", h.normalize(payload))
+}
+
+// TestNukiWebReachable: the Nuki Web entity is on while syncs reach Nuki
+// Web, off while it is unreachable or refuses the token, and its state is
+// published only when that changes.
+func TestNukiWebReachable(t *testing.T) {
+	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
+	topic := h.topic("bridge/nuki_web")
+	w := h.watch(topic, h.topic("bridge/state"))
+	h.start()
+	w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
+	if got := w.On(topic); len(got) != 1 || string(got[0].Payload) != "ON" {
+		t.Fatalf("at start after a good sync: %v, want ON once", got)
+	}
+	state := "ON"
+	for i, step := range []struct {
+		status bridge.SyncStatus
+		want   string // "" publishes nothing
+	}{
+		{bridge.SyncOK, ""},
+		{bridge.SyncUnreachable, "OFF"},
+		{bridge.SyncUnreachable, ""},
+		{bridge.SyncAuthError, ""},
+		{bridge.SyncRateLimited, "ON"}, // Nuki Web answered, if only to say "later"
+		{bridge.SyncHeld, ""},
+		{bridge.SyncAuthError, "OFF"},
+		{bridge.SyncRunning, ""}, // no sync has finished yet: nothing new to tell
+		{bridge.SyncStoreError, "ON"},
+	} {
+		w.Reset()
+		h.svc.mu.Lock()
+		h.svc.state.Status = step.status
+		h.svc.state.LastError = fmt.Sprintf("sync %d", i) // a new bridge state marks the end of the batch
+		h.svc.mu.Unlock()
+		h.svc.sub.SyncStateChanged(h.svc.SyncState())
+		w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
+		got := w.On(topic)
+		switch {
+		case step.want == "" && len(got) != 0:
+			t.Errorf("sync %d (%s): published %v, want nothing (still %s)", i, step.status, got, state)
+		case step.want != "" && (len(got) != 1 || string(got[0].Payload) != step.want):
+			t.Errorf("sync %d (%s): published %v, want %s once", i, step.status, got, step.want)
+		}
+		if step.want != "" {
+			state = step.want
+		}
+		if held := string(mqtttest.Retained(t, h.url, topic)[topic]); held != state {
+			t.Errorf("sync %d (%s): the broker holds %q, want %q", i, step.status, held, state)
+		}
+	}
+}
+
+// TestLockDevicesFollowTheAccount syncs as the Service does (the changed
+// invitations' events, then the sync state) while the account's locks
+// change: each change republishes the affected discovery configs once, an
+// unchanged sync none, and unique ids never change.
+func TestLockDevicesFollowTheAccount(t *testing.T) {
+	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
+	w := h.watch(h.prefix+"/device/+/config", h.topic("lock/+/state"), h.topic("invite/+/state"), h.topic("bridge/state"))
+	h.start()
+	w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
+	uniqueIDs := func() map[string][]string {
+		ids := map[string][]string{}
+		for topic, payload := range mqtttest.Retained(t, h.url, h.prefix+"/#") {
+			cmps, _ := decode(t, payload)["cmps"].(map[string]any)
+			for _, c := range cmps {
+				ids[topic] = append(ids[topic], fmt.Sprint(c.(map[string]any)["unique_id"]))
+			}
+			slices.Sort(ids[topic])
+		}
+		return ids
+	}
+	before := uniqueIDs()
+
+	syncs := 0
+	// sync gives the fake the account's locks and the invitations changed
+	// by the sync, tells the bridge, and returns what it published.
+	sync := func(t *testing.T, locks []bridge.Lock, changed ...bridge.Invitation) []mqtttest.Message {
+		t.Helper()
+		w.Reset()
+		syncs++
+		h.svc.setLocks(locks...)
+		var events []bridge.Event
+		for _, inv := range changed {
+			h.svc.put(inv)
+			events = append(events, bridge.Event{Type: bridge.EventChanged, At: t0, Invitation: inv})
+		}
+		if len(events) > 0 {
+			h.svc.sub.InvitationEvents(events)
+		}
+		h.svc.mu.Lock()
+		h.svc.state.LastSync = t0.Add(time.Duration(syncs) * time.Minute)
+		h.svc.mu.Unlock()
+		h.svc.sub.SyncStateChanged(h.svc.SyncState())
+		w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
+		return w.Messages()
+	}
+	// published lists the topics of the messages, normalised, but for the
+	// bridge state that ends every batch.
+	published := func(msgs []mqtttest.Message) []string {
+		var out []string
+		for _, m := range msgs {
+			if m.Topic != h.topic("bridge/state") {
+				out = append(out, h.normalize([]byte(m.Topic)))
+			}
+		}
+		return out
+	}
+	expect := func(t *testing.T, what string, got []string, want ...string) {
+		t.Helper()
+		if !slices.Equal(got, want) {
+			t.Errorf("%s published\n%q\nwant\n%q", what, got, want)
+		}
+	}
+
+	t.Run("unchanged", func(t *testing.T) {
+		expect(t, "an unchanged sync", published(sync(t, fixtureLocks())))
+	})
+
+	renamed := []bridge.Lock{{ID: 102, Name: "Garden gate", Type: 0}, {ID: 101, Name: "Front door", Type: 4}, {ID: 103, Name: "Garage", Type: 9}}
+	t.Run("renamed lock", func(t *testing.T) {
+		var changed []bridge.Invitation
+		for _, inv := range fixture(t0) {
+			if inv.SmartlockID == 102 {
+				inv.LockName = "Garden gate"
+				changed = append(changed, inv)
+			}
+		}
+		msgs := sync(t, renamed, changed...)
+		expect(t, "a renamed lock", published(msgs),
+			"homeassistant/device/nuki_invites_lock_102/config",
+			"homeassistant/device/nuki_invites_invite_102_204/config", "nuki_invites/invite/102-204/state",
+			"homeassistant/device/nuki_invites_invite_102_206/config", "nuki_invites/invite/102-206/state")
+		// Carol, past retention, stays away.
+		for _, m := range msgs {
+			switch m.Topic {
+			case h.discoveryTopic("lock_102"):
+				if dev := decode(t, m.Payload)["dev"].(map[string]any); dev["name"] != "Garden gate" {
+					t.Errorf("the lock's device is named %v, want Garden gate", dev["name"])
+				}
+			case h.discoveryTopic("invite_102_204"):
+				if dev := decode(t, m.Payload)["dev"].(map[string]any); dev["name"] != "Nuki invite: Dave · Garden gate" {
+					t.Errorf("Dave's device is named %v", dev["name"])
+				}
+			}
+		}
+		expect(t, "the sync after", published(sync(t, renamed)))
+	})
+
+	t.Run("lock gone", func(t *testing.T) {
+		left := []bridge.Lock{renamed[0], renamed[2]}
+		msgs := sync(t, left)
+		expect(t, "a lock gone", published(msgs),
+			"homeassistant/device/nuki_invites_invite_101_201/config",
+			"homeassistant/device/nuki_invites_invite_101_202/config",
+			"homeassistant/device/nuki_invites_invite_101_205/config",
+			"homeassistant/device/nuki_invites_lock_101/config",
+			"nuki_invites/lock/101/state")
+		for _, m := range msgs {
+			switch {
+			case m.Topic == h.discoveryTopic("lock_101") || m.Topic == h.topic("lock/101/state"):
+				if len(m.Payload) != 0 {
+					t.Errorf("%s = %s, want it cleared", h.normalize([]byte(m.Topic)), m.Payload)
+				}
+			case strings.HasPrefix(m.Topic, h.prefix+"/device/"):
+				if dev := decode(t, m.Payload)["dev"].(map[string]any); dev["via_device"] != h.base+"_bridge" {
+					t.Errorf("%s hangs under %v, want the bridge now that its lock is gone", h.normalize([]byte(m.Topic)), dev["via_device"])
+				}
+			}
+		}
+		expect(t, "the sync after", published(sync(t, left)))
+	})
+
+	t.Run("lock added", func(t *testing.T) {
+		locks := []bridge.Lock{renamed[0], renamed[2], {ID: 104, Name: "Cellar", Type: 2}}
+		msgs := sync(t, locks)
+		expect(t, "a lock added", published(msgs), "homeassistant/device/nuki_invites_lock_104/config", "nuki_invites/lock/104/state")
+		for _, m := range msgs {
+			if m.Topic == h.discoveryTopic("lock_104") {
+				if dev := decode(t, m.Payload)["dev"].(map[string]any); dev["name"] != "Cellar" || dev["mdl"] != "Opener" {
+					t.Errorf("the new lock's device: %v, want Cellar, an Opener", dev)
+				}
+			}
+		}
+		expect(t, "the sync after", published(sync(t, locks)))
+	})
+
+	t.Run("lock added with an invitation", func(t *testing.T) {
+		// The lock's device goes out before the invitation's that hangs
+		// under it.
+		locks := []bridge.Lock{renamed[0], renamed[2], {ID: 104, Name: "Cellar", Type: 2}, {ID: 105, Name: "Shed", Type: 4}}
+		gina := bridge.Invitation{ID: bridge.MakeInviteID(105, 207), SmartlockID: 105, AccountUserID: 207, Name: "Gina",
+			LockName: "Shed", Send: 1, SentAt: t0, ConfirmedAt: t0, ExpiresAt: t0.Add(48 * time.Hour), Status: bridge.StatusPending}
+		expect(t, "a lock added with an invitation", published(sync(t, locks, gina)),
+			"homeassistant/device/nuki_invites_lock_105/config", "nuki_invites/lock/105/state",
+			"homeassistant/device/nuki_invites_invite_105_207/config", "nuki_invites/invite/105-207/state")
+		expect(t, "the sync after", published(sync(t, locks)))
+	})
+
+	t.Run("unique ids stay", func(t *testing.T) {
+		after := uniqueIDs()
+		for topic, ids := range before {
+			if got, ok := after[topic]; ok && !slices.Equal(got, ids) {
+				t.Errorf("%s: unique ids %q, were %q", h.normalize([]byte(topic)), got, ids)
+			}
+		}
+		retained := mqtttest.Retained(t, h.url, h.prefix+"/#", h.base+"/#")
+		checkDiscovery(t, h, retained, "")
+	})
 }

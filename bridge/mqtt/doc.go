@@ -5,6 +5,11 @@
 //   - <base>/availability: "online"/"offline", retained, also the last will;
 //   - <base>/bridge/state: the sync state and the count of invitations per
 //     status, retained JSON;
+//   - <base>/bridge/nuki_web: "ON" when the last sync reached Nuki Web, "OFF"
+//     when Nuki Web was unreachable or refused the token; retained, and
+//     published only when it changes (not at all while the first sync runs);
+//   - <base>/lock/<smartlock_id>/state: {"open_invitations": n} for each lock
+//     of the account, retained;
 //   - <base>/invite/<id>/state: one retained JSON document per invitation
 //     shown in Home Assistant, without email or invite code; while the
 //     status is sending, confirmed_at and expires_at are null;
@@ -32,13 +37,21 @@
 //
 // Home Assistant learns the entities from device-based discovery messages on
 // <prefix>/device/<device_id>/config (prefix default homeassistant): one
-// device for the bridge and one per visible invitation. The topics and
-// payload hashes published are kept in a DiscoveryStore. After every
-// (re)connect the Bridge briefly subscribes to the discovery and state topics
-// to see which retained messages the broker really holds: unchanged configs
-// are not sent again, what a restarted broker lost is put back, and configs
-// and states nobody wants any more (an invitation past HA_RETENTION, or one
-// left over from an earlier run) are cleared.
+// device for the bridge, one per lock of the account under it, and one per
+// visible invitation under its lock's device (under the bridge's when the
+// account no longer lists the lock), so Home Assistant shows the tree
+// bridge → lock → invitation. Devices go out before the devices under them.
+// With Options.ConfigurationURL every device links to that page. Unique ids
+// come from the bridge's base topic and the lock and invitation ids only, so
+// renaming never changes them. The topics and payload hashes published are
+// kept in a DiscoveryStore. After every (re)connect the Bridge briefly
+// subscribes to the discovery and state topics to see which retained
+// messages the broker really holds: unchanged configs are not sent again,
+// what a restarted broker lost is put back, and configs and states nobody
+// wants any more (an invitation past HA_RETENTION, a lock gone from the
+// account, or one left over from an earlier run) are cleared. A sync that
+// renames a lock or changes the list of locks republishes the configs it
+// affects once; an unchanged sync publishes no config.
 //
 // # Goroutines
 //

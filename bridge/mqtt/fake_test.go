@@ -10,14 +10,18 @@ import (
 	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/mqtt"
 )
 
-// fakeService stands in for *bridge.Service: invitations in memory, and the
-// subscriber told about every change, as the real one does.
+var _ mqtt.Service = (*fakeService)(nil)
+
+// fakeService stands in for *bridge.Service: invitations and locks in
+// memory, and the subscriber told about every change, as the real one does.
 type fakeService struct {
 	mu          sync.Mutex
 	now         func() time.Time
 	invs        map[bridge.InviteID]bridge.Invitation
+	locks       []bridge.Lock
 	state       bridge.SyncState
 	codes       map[bridge.InviteID]bridge.Secret
 	exposeCodes bool
@@ -48,12 +52,37 @@ func (f *fakeService) subscribe(sub bridge.Subscriber) {
 	f.mu.Unlock()
 }
 
-func (f *fakeService) Invitations(bridge.Filter) []bridge.Invitation {
+// Invitations returns the invitations in id order; of the filter it honours
+// only the lock.
+func (f *fakeService) Invitations(filter bridge.Filter) []bridge.Invitation {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := slices.Collect(maps.Values(f.invs))
+	if filter.SmartlockID != 0 {
+		out = slices.DeleteFunc(out, func(inv bridge.Invitation) bool { return inv.SmartlockID != filter.SmartlockID })
+	}
 	slices.SortFunc(out, func(a, b bridge.Invitation) int { return bytes.Compare([]byte(a.ID), []byte(b.ID)) })
 	return out
+}
+
+func (f *fakeService) Locks() []bridge.Lock {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.locks)
+}
+
+// setLocks replaces the account's locks.
+func (f *fakeService) setLocks(locks ...bridge.Lock) {
+	f.mu.Lock()
+	f.locks = slices.Clone(locks)
+	f.mu.Unlock()
+}
+
+// put stores an invitation as it is now, without telling the subscriber.
+func (f *fakeService) put(inv bridge.Invitation) {
+	f.mu.Lock()
+	f.invs[inv.ID] = inv
+	f.mu.Unlock()
 }
 
 // get returns one invitation; the test fails if it is not there.

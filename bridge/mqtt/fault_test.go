@@ -40,10 +40,12 @@ func TestBrokerRestart(t *testing.T) {
 	}
 	// The restarted broker lost every retained message; the bridge put
 	// them back without waiting for Home Assistant's birth message.
-	retained := mqtttest.Retained(t, m.URL(), h.topic("invite/+/state"), h.prefix+"/device/+/config")
-	if len(retained) != 5+6 {
+	retained := mqtttest.Retained(t, m.URL(), h.topic("invite/+/state"), h.topic("lock/+/state"), h.topic("bridge/nuki_web"),
+		h.prefix+"/device/+/config")
+	if len(retained) != 9+9 {
 		topics := slices.Sorted(maps.Keys(retained))
-		t.Errorf("after the restart %d states and devices are retained, want 5 states and 6 devices: %q", len(retained), topics)
+		t.Errorf("after the restart %d states and devices are retained, want 9 states (5 invitations, 3 locks, Nuki Web) "+
+			"and 9 devices (bridge, 3 locks, 5 invitations): %q", len(retained), topics)
 	}
 
 	// A longer outage, long enough for a growing reconnect backoff to

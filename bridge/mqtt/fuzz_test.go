@@ -15,6 +15,7 @@ import (
 type refusingService struct{}
 
 func (refusingService) Invitations(bridge.Filter) []bridge.Invitation { return nil }
+func (refusingService) Locks() []bridge.Lock                          { return nil }
 func (refusingService) SyncState() bridge.SyncState                   { return bridge.SyncState{} }
 func (refusingService) RequestSync()                                  {}
 func (refusingService) ConfirmHeldSync() error                        { return bridge.ErrConflict }

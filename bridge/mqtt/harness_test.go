@@ -68,8 +68,18 @@ func fixture(now time.Time) []bridge.Invitation {
 	return []bridge.Invitation{alice, bob, carol, dave, zoe, finn}
 }
 
-// harness is one bridge's world: a fake Service, a store, a clock, topics of
-// its own on the broker and a log buffer.
+// fixtureLocks are the account's locks: the two doors of the fixture and a
+// garage of a type Nuki had not named yet, with no invitation on it.
+func fixtureLocks() []bridge.Lock {
+	return []bridge.Lock{
+		{ID: 102, Name: "Back door", Type: 0},
+		{ID: 101, Name: "Front door", Type: 4},
+		{ID: 103, Name: "Garage", Type: 9},
+	}
+}
+
+// harness is one bridge's world: a fake Service (with the fixture's locks),
+// a store, a clock, topics of its own on the broker and a log buffer.
 type harness struct {
 	t      testing.TB
 	url    string
@@ -87,6 +97,7 @@ func newHarness(t testing.TB, url string, invs ...bridge.Invitation) *harness {
 		t: t, url: url, base: mqtttest.Unique("nit"), prefix: mqtttest.Unique("ha"),
 		clock: c, svc: newFakeService(c.Now, invs...), store: newMemStore(), logs: &bridgetest.Logs{},
 	}
+	h.svc.setLocks(fixtureLocks()...)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("bridge log:\n%s", h.logs.String())

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
@@ -13,6 +14,7 @@ type topics struct {
 	prefix string // MQTT_DISCOVERY_PREFIX
 	slug   string // base as an id fragment: device ids, unique ids
 	invite *regexp.Regexp
+	lock   *regexp.Regexp
 }
 
 func newTopics(base, prefix string) topics {
@@ -23,11 +25,13 @@ func newTopics(base, prefix string) topics {
 	return topics{
 		base: base, prefix: prefix, slug: slug,
 		invite: regexp.MustCompile("^" + regexp.QuoteMeta(slug) + `_invite_[0-9]+_[0-9]+$`),
+		lock:   regexp.MustCompile("^" + regexp.QuoteMeta(slug) + `_lock_[0-9]+$`),
 	}
 }
 
 func (t topics) availability() string { return t.base + "/availability" }
 func (t topics) bridgeState() string  { return t.base + "/bridge/state" }
+func (t topics) nukiWeb() string      { return t.base + "/bridge/nuki_web" }
 func (t topics) event() string        { return t.base + "/event" }
 func (t topics) result() string       { return t.base + "/result" }
 func (t topics) scanMarker() string   { return t.base + "/bridge/scan" }
@@ -43,6 +47,10 @@ func (t topics) inviteCode(id bridge.InviteID) string {
 
 func (t topics) inviteCommand(id bridge.InviteID, action string) string {
 	return t.base + "/invite/" + string(id) + "/" + action
+}
+
+func (t topics) lockState(id int64) string {
+	return t.base + "/lock/" + strconv.FormatInt(id, 10) + "/state"
 }
 
 // commandFilters are the command subscriptions. They leave out the topics
@@ -62,8 +70,16 @@ func (t topics) commandFilters() []string {
 // stateFilter matches every invitation state topic, for the start-up scan.
 func (t topics) stateFilter() string { return t.base + "/invite/+/state" }
 
-func (t topics) isInviteState(topic string) bool {
-	rest, ok := strings.CutPrefix(topic, t.base+"/invite/")
+// lockStateFilter matches every lock state topic, for the start-up scan.
+func (t topics) lockStateFilter() string { return t.base + "/lock/+/state" }
+
+func (t topics) isInviteState(topic string) bool { return t.isStateUnder(topic, "/invite/") }
+
+func (t topics) isLockState(topic string) bool { return t.isStateUnder(topic, "/lock/") }
+
+// isStateUnder reports whether topic is <base><dir><id>/state for one id.
+func (t topics) isStateUnder(topic, dir string) bool {
+	rest, ok := strings.CutPrefix(topic, t.base+dir)
 	if !ok {
 		return false
 	}
@@ -72,6 +88,10 @@ func (t topics) isInviteState(topic string) bool {
 }
 
 func (t topics) bridgeDevice() string { return t.slug + "_bridge" }
+
+func (t topics) lockDevice(id int64) string {
+	return t.slug + "_lock_" + strconv.FormatInt(id, 10)
+}
 
 func (t topics) inviteDevice(id bridge.InviteID) string {
 	return t.slug + "_invite_" + strings.ReplaceAll(string(id), "-", "_")
@@ -91,7 +111,7 @@ func (t topics) ownsDiscovery(topic string) bool {
 		return false
 	}
 	id, ok := strings.CutSuffix(rest, "/config")
-	return ok && (id == t.bridgeDevice() || t.invite.MatchString(id))
+	return ok && (id == t.bridgeDevice() || t.lock.MatchString(id) || t.invite.MatchString(id))
 }
 
 // folded spells common accented letters in ASCII, as Home Assistant's own

@@ -78,6 +78,27 @@ func bridgeStatePayload(st bridge.SyncState) []byte {
 	return mustJSON(m)
 }
 
+// lockState is the retained state of one lock: how many of its invitations
+// are open (sending, pending, expiring soon or failed).
+type lockState struct {
+	OpenInvitations int `json:"open_invitations"`
+}
+
+// nukiWebPayload is the state of the Nuki Web connectivity entity after a
+// sync that ended in status: ON when the sync reached Nuki Web (whatever
+// came of it afterwards), OFF when Nuki Web was unreachable or refused the
+// token. While the first sync runs there is nothing to tell (ok is false):
+// what is retained stays.
+func nukiWebPayload(status bridge.SyncStatus) (payload []byte, ok bool) {
+	switch status {
+	case bridge.SyncOK, bridge.SyncRateLimited, bridge.SyncStoreError, bridge.SyncHeld:
+		return []byte("ON"), true
+	case bridge.SyncUnreachable, bridge.SyncAuthError:
+		return []byte("OFF"), true
+	}
+	return nil, false
+}
+
 // eventMessage is one public event on <base>/event. A used event also says
 // how the guest used the lock: action and trigger in words, used_at the
 // time of the activity-log entry. No email, no code.

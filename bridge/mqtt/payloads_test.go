@@ -65,3 +65,41 @@ func TestEventPayloadSaysHowOnlyForUse(t *testing.T) {
 		}
 	}
 }
+
+// TestLockDevice: a lock's device is named and modelled after the lock as
+// far as Nuki tells; its entity's unique id depends on the lock id only.
+func TestLockDevice(t *testing.T) {
+	b := New(nil, nil, Options{BaseTopic: "nuki_invites"})
+	tests := []struct {
+		lock                  bridge.Lock
+		name, model, entityID string
+	}{
+		{bridge.Lock{ID: 7, Name: "Front door", Type: 4}, "Front door", "Smart Lock 3.0/4th generation", "sensor.nuki_invites_front_door_open_invitations"},
+		{bridge.Lock{ID: 7, Name: "Haustür", Type: 0}, "Haustür", "Smart Lock 1.0/2.0", "sensor.nuki_invites_haustur_open_invitations"},
+		{bridge.Lock{ID: 7, Name: "Intercom", Type: 2}, "Intercom", "Opener", "sensor.nuki_invites_intercom_open_invitations"},
+		{bridge.Lock{ID: 7, Name: "Shed", Type: 3}, "Shed", "Smart Door", "sensor.nuki_invites_shed_open_invitations"},
+		{bridge.Lock{ID: 7, Name: "Future", Type: 42}, "Future", "", "sensor.nuki_invites_future_open_invitations"},
+		{bridge.Lock{ID: 7, Name: " ", Type: 4}, "Nuki lock 7", "Smart Lock 3.0/4th generation", "sensor.nuki_invites_lock_7_open_invitations"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.lock.Name, func(t *testing.T) {
+			topic, payload := b.lockConfig(tt.lock)
+			var cfg struct {
+				Dev  map[string]any            `json:"dev"`
+				Cmps map[string]map[string]any `json:"cmps"`
+			}
+			if err := json.Unmarshal(payload, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			mdl, hasModel := cfg.Dev["mdl"]
+			if topic != "homeassistant/device/nuki_invites_lock_7/config" || cfg.Dev["name"] != tt.name ||
+				(tt.model == "") == hasModel || (hasModel && mdl != tt.model) {
+				t.Errorf("%s: name %v, model %v; want %q, %q", topic, cfg.Dev["name"], mdl, tt.name, tt.model)
+			}
+			c := cfg.Cmps["open_invitations"]
+			if len(cfg.Cmps) != 1 || c["unique_id"] != "nuki_invites_lock_7_open_invitations" || c["default_entity_id"] != tt.entityID {
+				t.Errorf("components %v, want only open_invitations with entity id %s", cfg.Cmps, tt.entityID)
+			}
+		})
+	}
+}

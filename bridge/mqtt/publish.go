@@ -56,22 +56,22 @@ func (b *Bridge) putDiscovery(msgs []pub, topic string, payload []byte, force bo
 // hash of the config built from it. It lets a state change skip building
 // the config again.
 type configKey struct {
-	name, lock string
-	hash       string
+	name, lock, via string
+	hash            string
 }
 
-// putInviteDiscovery adds an invitation's device config unless the broker
-// has it already.
-func (b *Bridge) putInviteDiscovery(msgs []pub, inv bridge.Invitation, force bool) []pub {
+// putInviteDiscovery adds an invitation's device config, under the device
+// via, unless the broker has it already.
+func (b *Bridge) putInviteDiscovery(msgs []pub, inv bridge.Invitation, via string, force bool) []pub {
 	topic := b.topics.discovery(b.topics.inviteDevice(inv.ID))
-	if k, ok := b.configs[inv.ID]; ok && !force && k.name == inv.Name && k.lock == inv.LockName {
+	if k, ok := b.configs[inv.ID]; ok && !force && k.name == inv.Name && k.lock == inv.LockName && k.via == via {
 		if old, ok := b.discovery[topic]; ok && old == k.hash {
 			return msgs
 		}
 	}
-	_, payload := b.inviteConfig(inv)
+	_, payload := b.inviteConfig(inv, via)
 	h := hashOf(payload)
-	b.configs[inv.ID] = configKey{name: inv.Name, lock: inv.LockName, hash: h}
+	b.configs[inv.ID] = configKey{name: inv.Name, lock: inv.LockName, via: via, hash: h}
 	if old, ok := b.discovery[topic]; ok && old == h && !force {
 		return msgs
 	}
@@ -92,9 +92,35 @@ func clearMsg(msgs []pub, k kind, topic string) []pub {
 	return append(msgs, pub{kind: k, topic: topic, retained: true})
 }
 
+// lockSet indexes the account's locks by id.
+func lockSet(locks []bridge.Lock) map[int64]bridge.Lock {
+	m := make(map[int64]bridge.Lock, len(locks))
+	for _, l := range locks {
+		m[l.ID] = l
+	}
+	return m
+}
+
+// via is the device an invitation's device hangs under: its lock's, or the
+// bridge's when the account does not list the lock (any more).
+func (b *Bridge) via(inv bridge.Invitation, locks map[int64]bridge.Lock) string {
+	if _, ok := locks[inv.SmartlockID]; ok {
+		return b.topics.lockDevice(inv.SmartlockID)
+	}
+	return b.topics.bridgeDevice()
+}
+
+// putLock adds a lock's device config and its state (open invitations)
+// unless the broker has them already.
+func (b *Bridge) putLock(msgs []pub, lock bridge.Lock, open int, forceStates, forceDiscovery bool) []pub {
+	topic, payload := b.lockConfig(lock)
+	msgs = b.putDiscovery(msgs, topic, payload, forceDiscovery)
+	return b.putState(msgs, b.topics.lockState(lock.ID), mustJSON(lockState{OpenInvitations: open}), forceStates)
+}
+
 // putInvite adds what one invitation needs: its device and state while it is
 // visible, their removal once it is not.
-func (b *Bridge) putInvite(msgs []pub, inv bridge.Invitation, now time.Time, force bool) []pub {
+func (b *Bridge) putInvite(msgs []pub, inv bridge.Invitation, via string, now time.Time, force bool) []pub {
 	dtopic := b.topics.discovery(b.topics.inviteDevice(inv.ID))
 	stopic := b.topics.inviteState(inv.ID)
 	if !b.visible(inv, now) {
@@ -107,28 +133,43 @@ func (b *Bridge) putInvite(msgs []pub, inv bridge.Invitation, now time.Time, for
 		}
 		return msgs
 	}
-	msgs = b.putInviteDiscovery(msgs, inv, force)
+	msgs = b.putInviteDiscovery(msgs, inv, via, force)
 	return b.putState(msgs, stopic, inviteStatePayload(inv), force)
 }
 
 // reconcile makes the broker hold exactly what Home Assistant should see:
-// the bridge device and state, and the device and state of every visible
-// invitation; everything else of ours is cleared. Unchanged messages are
-// skipped unless forced.
+// the bridge device and states, the device and state of every lock of the
+// account, and the device and state of every visible invitation; everything
+// else of ours is cleared. Devices go out before the devices under them.
+// Unchanged messages are skipped unless forced.
 func (b *Bridge) reconcile(ctx context.Context, st bridge.SyncState, forceStates, forceDiscovery bool) {
 	now := b.opts.Now()
 	wanted := make(map[string]bool)
 	topic, payload := b.bridgeConfig()
 	msgs := b.putDiscovery(nil, topic, payload, forceDiscovery)
 	wanted[topic] = true
-	for _, inv := range b.svc.Invitations(bridge.Filter{}) {
+	invs := b.svc.Invitations(bridge.Filter{})
+	open := make(map[int64]int)
+	for _, inv := range invs {
+		if inv.Status.Open() {
+			open[inv.SmartlockID]++
+		}
+	}
+	locks := b.svc.Locks()
+	for _, lock := range locks {
+		wanted[b.topics.discovery(b.topics.lockDevice(lock.ID))] = true
+		wanted[b.topics.lockState(lock.ID)] = true
+		msgs = b.putLock(msgs, lock, open[lock.ID], forceStates, forceDiscovery)
+	}
+	byID := lockSet(locks)
+	for _, inv := range invs {
 		if !b.visible(inv, now) {
 			delete(b.configs, inv.ID)
 			continue
 		}
 		wanted[b.topics.discovery(b.topics.inviteDevice(inv.ID))] = true
 		wanted[b.topics.inviteState(inv.ID)] = true
-		msgs = b.putInviteDiscovery(msgs, inv, forceDiscovery)
+		msgs = b.putInviteDiscovery(msgs, inv, b.via(inv, byID), forceDiscovery)
 		msgs = b.putState(msgs, b.topics.inviteState(inv.ID), inviteStatePayload(inv), forceStates)
 	}
 	for _, topic := range slices.Sorted(maps.Keys(b.discovery)) {
@@ -137,29 +178,55 @@ func (b *Bridge) reconcile(ctx context.Context, st bridge.SyncState, forceStates
 		}
 	}
 	for _, topic := range slices.Sorted(maps.Keys(b.states)) {
-		if b.topics.isInviteState(topic) && !wanted[topic] {
+		if (b.topics.isInviteState(topic) || b.topics.isLockState(topic)) && !wanted[topic] {
 			msgs = clearMsg(msgs, kindState, topic)
 		}
+	}
+	if payload, ok := nukiWebPayload(st.Status); ok {
+		msgs = b.putState(msgs, b.topics.nukiWeb(), payload, forceStates)
 	}
 	msgs = b.putState(msgs, b.topics.bridgeState(), bridgeStatePayload(st), forceStates)
 	b.flush(ctx, msgs)
 }
 
 // applyEvents publishes the new state of each invitation the events are
-// about, then the public events themselves.
+// about and of their locks (open invitations), then the public events
+// themselves. A lock's device goes out first when the broker lacks it or it
+// changed, so that the invitations under it find it.
 func (b *Bridge) applyEvents(ctx context.Context, events []bridge.Event) {
 	now := b.opts.Now()
 	latest := make(map[bridge.InviteID]bridge.Invitation, len(events))
 	var order []bridge.InviteID
+	var lockIDs []int64
+	affected := make(map[int64]bool)
 	for _, ev := range events {
 		if _, seen := latest[ev.Invitation.ID]; !seen {
 			order = append(order, ev.Invitation.ID)
 		}
 		latest[ev.Invitation.ID] = ev.Invitation
+		if id := ev.Invitation.SmartlockID; !affected[id] {
+			affected[id] = true
+			lockIDs = append(lockIDs, id)
+		}
 	}
+	locks := lockSet(b.svc.Locks())
 	var msgs []pub
+	for _, id := range lockIDs {
+		lock, ok := locks[id]
+		if !ok {
+			continue
+		}
+		open := 0
+		for _, inv := range b.svc.Invitations(bridge.Filter{SmartlockID: id}) {
+			if inv.Status.Open() {
+				open++
+			}
+		}
+		msgs = b.putLock(msgs, lock, open, false, false)
+	}
 	for _, id := range order {
-		msgs = b.putInvite(msgs, latest[id], now, false)
+		inv := latest[id]
+		msgs = b.putInvite(msgs, inv, b.via(inv, locks), now, false)
 	}
 	for _, ev := range events {
 		if ev.Type.Public() {
@@ -244,11 +311,12 @@ func (b *Bridge) flush(ctx context.Context, msgs []pub) {
 }
 
 // learn finds out which of our retained messages the broker holds, after
-// every (re)connect: it subscribes briefly to every device discovery topic
-// and invitation state topic, then publishes a marker to itself; retained
-// messages arrive before the marker. known lists the discovery topics we
-// published before (from the store at start-up): those the broker does not
-// show count as unknown, so they are sent again if wanted and cleared if not.
+// every (re)connect: it subscribes briefly to every device discovery topic,
+// every invitation and lock state topic and the Nuki Web state, then
+// publishes a marker to itself; retained messages arrive before the marker.
+// known lists the discovery topics we published before (from the store at
+// start-up): those the broker does not show count as unknown, so they are
+// sent again if wanted and cleared if not.
 // This also restores what a broker restart without persistence lost. When
 // the scan cannot complete, it keeps what it knew and reports false.
 func (b *Bridge) learn(ctx context.Context, known map[string]string) (complete bool) {
@@ -272,7 +340,10 @@ func (b *Bridge) learn(ctx context.Context, known map[string]string) (complete b
 		found[m.Topic()] = hashOf(m.Payload())
 		mu.Unlock()
 	}
-	filters := map[string]byte{b.topics.discoveryFilter(): 1, b.topics.stateFilter(): 1, b.topics.scanMarker(): 1}
+	filters := map[string]byte{
+		b.topics.discoveryFilter(): 1, b.topics.stateFilter(): 1, b.topics.lockStateFilter(): 1,
+		b.topics.nukiWeb(): 1, b.topics.scanMarker(): 1,
+	}
 	if err := waitToken(b.client.SubscribeMultiple(filters, handler), tokenTimeout); err != nil {
 		b.log.Warn("could not look for stale retained messages", "error", err)
 	} else if err := waitToken(b.client.Publish(b.topics.scanMarker(), 1, false, marker), tokenTimeout); err != nil {
@@ -302,7 +373,7 @@ func (b *Bridge) learn(ctx context.Context, known map[string]string) (complete b
 		switch {
 		case b.topics.ownsDiscovery(topic):
 			b.discovery[topic] = h
-		case b.topics.isInviteState(topic):
+		case b.topics.isInviteState(topic), b.topics.isLockState(topic), topic == b.topics.nukiWeb():
 			b.states[topic] = h
 		}
 	}

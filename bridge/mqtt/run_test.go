@@ -37,6 +37,23 @@ func TestRunRefusesBadTLSSettings(t *testing.T) {
 	}
 }
 
+// TestRunRefusesBadConfigurationURL: Home Assistant drops a discovery
+// message whose configuration_url it refuses, so Run does not start with
+// one.
+func TestRunRefusesBadConfigurationURL(t *testing.T) {
+	for _, bad := range []string{"ftp://nas.local/", "hassio/ingress/nuki_invites", "homeassistant:hassio", "http://"} {
+		t.Run(bad, func(t *testing.T) {
+			h := newHarness(t, "tcp://127.0.0.1:1")
+			opts := h.options()
+			opts.ConfigurationURL = bad
+			err := mqtt.New(h.svc, h.store, opts).Run(context.Background())
+			if err == nil || !strings.Contains(err.Error(), "configuration URL") {
+				t.Errorf("Run = %v, want an error about the configuration URL", err)
+			}
+		})
+	}
+}
+
 func TestRunStopsWhileTheBrokerIsAway(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -82,7 +99,7 @@ func TestEmbeddedBroker(t *testing.T) {
 	w.WaitPayload(wait, h.topic("availability"), "online")
 	w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
 	retained := mqtttest.Retained(t, broker.URL(), h.prefix+"/#", h.base+"/#")
-	checkDiscovery(t, h, retained)
+	checkDiscovery(t, h, retained, "")
 
 	w.Publish(h.topic("sync"), []byte(`{"request_id":"e1"}`), false)
 	res := w.WaitFor(wait, "the result", live(h.topic("result")))
