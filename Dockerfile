@@ -1,18 +1,32 @@
 # Nuki Invites add-on image.
 #
 # Build stage: the same .ci/build script CI runs makes a static, stripped Go
-# binary. It runs on the target platform (no --platform=$BUILDPLATFORM), so
-# the file builds alike with BuildKit and with the classic builder the
-# Supervisor may use for local add-ons.
-FROM golang:1.26.8-bookworm AS build
+# binary. It runs on the machine that builds (--platform=$BUILDPLATFORM) and
+# cross-compiles for the image's platform (GOARCH=$TARGETARCH): an aarch64
+# image builds at native speed on amd64 instead of under emulation, and the
+# final stage runs no command, so it needs no emulation either. The classic
+# builder sets neither argument: the stage then runs on, and builds for, the
+# platform of the image, as before.
+FROM --platform=$BUILDPLATFORM golang:1.26.8-bookworm AS build
 
+ARG TARGETOS
+ARG TARGETARCH
+ARG BUILD_ARCH=amd64
 ARG BUILD_VERSION=0.1.0
+
+# Home Assistant names architectures its own way (aarch64 is Docker's
+# linux/arm64). A label that disagrees with the binary inside would make the
+# Supervisor run it on the wrong machine, so such a build stops here.
+RUN case "${BUILD_ARCH}:${TARGETARCH}" in \
+      amd64:amd64|aarch64:arm64|*:) ;; \
+      *) echo "BUILD_ARCH=${BUILD_ARCH} does not match the platform's ${TARGETARCH}: build with --platform linux/arm64 --build-arg BUILD_ARCH=aarch64, or --platform linux/amd64 --build-arg BUILD_ARCH=amd64" >&2; exit 1 ;; \
+    esac
 
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN VERSION="${BUILD_VERSION}" OUT=/rootfs/nuki-invites .ci/build \
+RUN GOOS="${TARGETOS:-linux}" GOARCH="${TARGETARCH}" VERSION="${BUILD_VERSION}" OUT=/rootfs/nuki-invites .ci/build \
  && test -f /usr/share/zoneinfo/Europe/Berlin \
  && mkdir -p /rootfs/etc/ssl/certs /rootfs/usr/share /rootfs/tmp \
  && chmod 1777 /rootfs/tmp \

@@ -19,6 +19,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/nuki-invites/nuki-invites/bridge/bolt"
 	"github.com/nuki-invites/nuki-invites/bridge/config"
 )
 
@@ -472,5 +473,138 @@ func TestAppArmorProfileIsNamedAfterTheSlug(t *testing.T) {
 	m := regexp.MustCompile(`(?m)^profile (\S+) flags=`).FindSubmatch(b)
 	if m == nil || string(m[1]) != cfg["slug"] {
 		t.Errorf("apparmor.txt profile %q, want the slug %q (the Supervisor loads it under the add-on's name)", m, cfg["slug"])
+	}
+}
+
+// supervisorOptionProblems applies the Supervisor's check of saved options
+// before it starts an add-on (AddonOptions in its source): an option whose
+// value is null is a missing required option, whatever its type; an option
+// left out is missing unless its type ends in "?"; a value must fit its type.
+func supervisorOptionProblems(schema map[string]string, options map[string]any) []string {
+	var problems []string
+	for _, name := range slices.Sorted(maps.Keys(options)) {
+		typ, ok := schema[name]
+		switch {
+		case !ok:
+			continue // the Supervisor drops unknown options with a warning
+		case options[name] == nil:
+			problems = append(problems, fmt.Sprintf("Missing required option '%s'", name))
+		default:
+			if err := checkOption(typ, options[name]); err != nil {
+				problems = append(problems, fmt.Sprintf("option '%s': %v", name, err))
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(schema)) {
+		if _, ok := options[name]; !ok && !strings.HasSuffix(schema[name], "?") {
+			problems = append(problems, fmt.Sprintf("Missing option '%s'", name))
+		}
+	}
+	return problems
+}
+
+func TestConfigYAMLMakesTheSupervisorAskForTheToken(t *testing.T) {
+	options, schema := optionSchema(t)
+	if got, want := supervisorOptionProblems(schema, options), []string{"Missing required option 'nuki_api_token'"}; !slices.Equal(got, want) {
+		t.Errorf("the Supervisor would find %q in the shipped options, want only %q: it must refuse to start the add-on until the token is entered", got, want)
+	}
+	if typ := schema[optToken]; typ != "password" {
+		t.Errorf("nuki_api_token's schema is %q, want password: required, and hidden in the UI", typ)
+	}
+
+	entered := maps.Clone(options)
+	entered[optToken] = "token-a"
+	if got := supervisorOptionProblems(schema, entered); len(got) != 0 {
+		t.Errorf("with the token entered the Supervisor would still find %q", got)
+	}
+	// An empty default, as before, passes the Supervisor and fails only
+	// when the daemon starts: the rule above must tell the two apart.
+	empty := maps.Clone(options)
+	empty[optToken] = ""
+	if got := supervisorOptionProblems(schema, empty); len(got) != 0 {
+		t.Errorf("the emulated Supervisor rejects an empty token (%q), which the real one accepts", got)
+	}
+}
+
+func TestShippedOptionsWithoutTheTokenSayItIsNotSet(t *testing.T) {
+	options, _ := optionSchema(t)
+	_, err := environFor(t, options, Options{SupervisorURL: "http://127.0.0.1:1", SupervisorToken: "sup-token"})
+	if err == nil || !strings.Contains(err.Error(), "option nuki_api_token is not set") {
+		t.Fatalf("config.yaml's options as saved (token null): %v, want the token named as not set", err)
+	}
+	if strings.Contains(err.Error(), "must be text") {
+		t.Errorf("a null token is reported as a wrong type: %v", err)
+	}
+}
+
+// pathMatches reports whether the Supervisor's backup filter (Python's
+// PurePath.match with a relative pattern) excludes path: the pattern's
+// parts must match the path's last parts, one by one, with fnmatch rules.
+func pathMatches(path, pattern string) bool {
+	p, q := strings.Split(strings.Trim(path, "/"), "/"), strings.Split(pattern, "/")
+	if len(q) > len(p) {
+		return false
+	}
+	p = p[len(p)-len(q):]
+	for i := range q {
+		if ok, err := filepath.Match(q[i], p[i]); err != nil || !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func TestBackupExcludeLeavesOutTheLiveDatabaseAndKeepsItsSnapshot(t *testing.T) {
+	cfg := readYAML(t, "config.yaml")
+	raw, _ := cfg["backup_exclude"].([]any)
+	var patterns []string
+	for _, p := range raw {
+		s, _ := p.(string)
+		if strings.HasPrefix(s, "/") || s == "" {
+			t.Fatalf("backup_exclude %q: the Supervisor matches relative patterns against the end of the path", p)
+		}
+		patterns = append(patterns, s)
+	}
+	excluded := func(name string) bool {
+		// The Supervisor matches the full path as it sees the folder.
+		full := "/mnt/data/supervisor/addons/data/local_nuki_invites/" + name
+		return slices.ContainsFunc(patterns, func(p string) bool { return pathMatches(full, p) })
+	}
+	db, snapshot := filepath.Base(DBPath), filepath.Base(bolt.SnapshotPath(DBPath))
+	for _, name := range []string{
+		db,                           // the live file, torn when copied during a write
+		"." + db + ".new-2831",       // a database being created
+		"." + snapshot + ".tmp-1190", // a snapshot being written
+		"." + db + ".restore-4417",   // a database being restored
+	} {
+		if !excluded(name) {
+			t.Errorf("a backup would copy %s; backup_exclude %q should leave it out", name, patterns)
+		}
+	}
+	for _, name := range []string{snapshot, "options.json"} {
+		if excluded(name) {
+			t.Errorf("a backup would leave out %s; backup_exclude %q is too wide", name, patterns)
+		}
+	}
+	if pathMatches("/data/nuki-invites.db", "other.db") || !pathMatches("/a/b/x.db", "b/*.db") {
+		t.Fatal("pathMatches does not follow PurePath.match")
+	}
+}
+
+func TestAppArmorLetsTheDaemonKeepItsFilesInData(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(rootDir, "apparmor.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*/data/\*\* ([a-z]+),`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("apparmor.txt has no rule for /data/**")
+	}
+	// r and w for the database and its snapshot, k for bbolt's lock, l for
+	// the hard link that puts a new or restored database file in place.
+	for _, perm := range "rwkl" {
+		if !strings.ContainsRune(string(m[1]), perm) {
+			t.Errorf("apparmor.txt grants /data/** %q, which lacks %q", m[1], perm)
+		}
 	}
 }

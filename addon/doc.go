@@ -13,6 +13,12 @@
 // Supervisor's services API, waiting with a capped backoff while the broker
 // add-on is not up yet.
 //
+// Prepare, the add-on's entry point, adds what the daemon learns from the
+// Supervisor beyond its configuration: the add-on's installed slug, which
+// makes the link from Home Assistant's device pages to the add-on's page
+// (homeassistant://hassio/ingress/<slug>). Without it the add-on starts
+// all the same, with no link.
+//
 // The returned map holds secrets (the Nuki token, passwords) as plain values,
 // because environment values are strings; the caller hands it to config.Parse,
 // which wraps them in bridge.Secret again. Nothing in this package logs or

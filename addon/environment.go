@@ -26,7 +26,9 @@ const (
 	DefaultConfigDir = "/config"
 
 	// DBPath keeps the database on /data, the add-on's persistent volume
-	// that Home Assistant backs up.
+	// that Home Assistant backs up. Backups take the daemon's snapshot of
+	// it (bolt.SnapshotPath), not the live file: see backup_exclude in
+	// config.yaml.
 	DBPath = "/data/nuki-invites.db"
 	// HTTPAddr is the ingress listener. It listens on every interface of
 	// the add-on's container and accepts only IngressProxy.
@@ -50,8 +52,9 @@ type Options struct {
 	ConfigDir string
 	// SupervisorURL is the Supervisor API; DefaultSupervisorURL when empty.
 	SupervisorURL string
-	// SupervisorToken authorises the request for the MQTT broker. It is
-	// only needed when the mqtt_url option is empty.
+	// SupervisorToken authorises the requests to the Supervisor: for the
+	// MQTT broker, needed when the mqtt_url option is empty, and in Prepare
+	// for the add-on's slug.
 	SupervisorToken bridge.Secret
 	// HTTPClient talks to the Supervisor; a client with a 10 s timeout
 	// when nil.

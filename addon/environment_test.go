@@ -182,7 +182,9 @@ func TestEnvironmentRejectsBadOptions(t *testing.T) {
 		secret  string   // must not appear in the error
 	}{
 		{"unknown option", map[string]any{"nuki_api_token": "t", "invite_valdity": "48h"}, []string{`unknown option "invite_valdity"`}, ""},
-		{"missing token", map[string]any{"nuki_api_token": ""}, []string{"nuki_api_token is empty", "Nuki Web"}, ""},
+		{"token null, as config.yaml ships it", map[string]any{"nuki_api_token": nil}, []string{"option nuki_api_token is not set", "Nuki Web (menu API)"}, ""},
+		{"token left out", map[string]any{"log_level": "info"}, []string{"option nuki_api_token is not set", "Nuki Web (menu API)"}, ""},
+		{"token blank", map[string]any{"nuki_api_token": "  \n"}, []string{"option nuki_api_token is not set", "Nuki Web (menu API)"}, ""},
 		{"duration in words", map[string]any{"nuki_api_token": "t", "invite_validity": "2 days"}, []string{"option invite_validity", "48h"}, ""},
 		{"zero validity", map[string]any{"nuki_api_token": "t", "invite_validity": "0"}, []string{"option invite_validity", "positive"}, ""},
 		{"negative auto re-send", map[string]any{"nuki_api_token": "t", "auto_resend_after": "-1h"}, []string{"option auto_resend_after", "0 (off)"}, ""},

@@ -120,7 +120,7 @@ func parseOptions(data []byte) (map[string]string, error) {
 		}
 	}
 	if values[optToken] == "" && !failed[optToken] {
-		errs = append(errs, errors.New("option nuki_api_token is empty: create an API token in Nuki Web (menu API) and paste it in the add-on's Configuration tab"))
+		errs = append(errs, errors.New("option nuki_api_token is not set: the add-on needs it to read the invitations; create an API token in Nuki Web (menu API) and paste it in the add-on's Configuration tab"))
 	}
 	if values[optSMTPURL] != "" && values[optSMTPFrom] == "" {
 		errs = append(errs, errors.New("option smtp_from is required when smtp_url is set: the sender address of the e-mails, e.g. Holiday Flat <flat@example.com>"))

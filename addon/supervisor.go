@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -143,4 +144,53 @@ func (e *environment) supervisorBroker(ctx context.Context) (broker, error) {
 		}
 		wait = min(2*wait, e.opts.MaxBackoff)
 	}
+}
+
+// selfInfoAnswer is the part of the Supervisor's reply to GET
+// /addons/self/info that the add-on reads.
+type selfInfoAnswer struct {
+	Result  string `json:"result"`
+	Message string `json:"message"`
+	Data    struct {
+		Slug string `json:"slug"`
+	} `json:"data"`
+}
+
+// validSlug is what an installed add-on's slug may hold (the repository's
+// hash or "local", an underscore, the slug of config.yaml): the Supervisor's
+// slug characters, and nothing that could leave the ingress path.
+var validSlug = regexp.MustCompile(`^[A-Za-z0-9][-_.A-Za-z0-9]{0,99}$`)
+
+// askSlug asks the Supervisor for this add-on's installed slug, such as
+// local_nuki_invites or a0d7b954_nuki_invites, which names its ingress page.
+// Every add-on may read its own info; no hassio_api is needed.
+func (e *environment) askSlug(ctx context.Context) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(e.opts.SupervisorURL, "/")+"/addons/self/info", nil)
+	if err != nil {
+		return "", fmt.Errorf("supervisor URL: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.opts.SupervisorToken.Reveal())
+	req.Header.Set("Accept", "application/json")
+	resp, err := e.opts.HTTPClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("the Supervisor cannot be reached: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", fmt.Errorf("reading the Supervisor's answer: %w", err)
+	}
+	var answer selfInfoAnswer
+	jsonErr := json.Unmarshal(body, &answer)
+	switch {
+	case resp.StatusCode != http.StatusOK:
+		return "", fmt.Errorf("the Supervisor answered %s to the add-on info request: %s", resp.Status, answer.Message)
+	case jsonErr != nil:
+		return "", fmt.Errorf("the Supervisor's add-on info is not JSON: %w", jsonErr)
+	case answer.Result != "ok":
+		return "", fmt.Errorf("the Supervisor's add-on info answered %q: %s", answer.Result, answer.Message)
+	case !validSlug.MatchString(answer.Data.Slug):
+		return "", fmt.Errorf("the Supervisor's add-on info names the slug %.80q, which is not an add-on slug", answer.Data.Slug)
+	}
+	return answer.Data.Slug, nil
 }

@@ -51,9 +51,10 @@ func (e *DamageError) Unwrap() error { return ErrDamaged }
 // Recovery tells the user the two ways back, naming the file.
 func (e *DamageError) Recovery() string {
 	return fmt.Sprintf("To recover, stop nuki-invites, then either restore a backup to %s, "+
-		"or move the damaged file aside (mv %s %s.damaged) to start with a fresh database "+
-		"that the next sync refills from Nuki Web, without the history of earlier invitations. "+
-		"'nuki-invites check FILE' verifies a file", e.Path, e.Path, e.Path)
+		"or move the damaged file aside (mv %s %s.damaged): the next start restores the daemon's own snapshot %s "+
+		"when there is one, and otherwise starts a fresh database that the next sync refills from Nuki Web, "+
+		"without the history of earlier invitations (move the snapshot aside too for that). "+
+		"'nuki-invites check FILE' verifies a file", e.Path, e.Path, e.Path, SnapshotPath(e.Path))
 }
 
 // guard runs fn, which calls bbolt, and turns a panic, or a memory fault

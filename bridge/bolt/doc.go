@@ -29,4 +29,11 @@
 // use. BackupPath copies a file no process has open; while the daemon runs it
 // holds the lock and BackupPath fails with ErrLocked, so a running daemon
 // offers backups through its HTTP API instead.
+//
+// A Snapshotter keeps a copy of the database beside it (SnapshotPath) no
+// older than its interval, written whole to a temporary file and renamed
+// into place, so the file is never half written. Home Assistant's backups
+// take that copy and leave out the live file, which may be mid-write;
+// RestoreSnapshot, at start, makes a missing live file from it: that is how
+// a restored backup comes back.
 package bolt

@@ -18,10 +18,10 @@ func addonCommand(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	boot := newLogger(stderr, "info", "text")
-	environ, err := addon.Environment(ctx, addon.Options{OptionsPath: *options,
+	setup, err := addon.Prepare(ctx, addon.Options{OptionsPath: *options,
 		SupervisorToken: bridge.Secret(os.Getenv("SUPERVISOR_TOKEN")), Logger: boot})
 	if err != nil {
 		return err
 	}
-	return serve(ctx, environ, "add-on configuration", stderr)
+	return serve(ctx, setup.Env, "add-on configuration", wiring{configurationURL: setup.ConfigurationURL}, stderr)
 }

@@ -35,8 +35,14 @@ type daemon struct {
 	log   *slog.Logger
 	now   func() time.Time
 	store *bolt.Store
+	snap  *bolt.Snapshotter // keeps <db>.snapshot current for file-copying backups
 	svc   *bridge.Service
 	parts []part
+
+	// configurationURL is where Home Assistant's device pages link to:
+	// the add-on's page, homeassistant://hassio/ingress/<slug>; empty
+	// outside the add-on or when the Supervisor did not name the slug.
+	configurationURL string
 
 	stopTimeout time.Duration // how long the parts get to stop; shutdownTimeout when 0
 }
@@ -53,38 +59,51 @@ func runCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return serve(ctx, nil, "configuration", stderr)
+	return serve(ctx, nil, "configuration", wiring{}, stderr)
 }
 
 // serve parses the configuration from environ (nil: the process
-// environment), then runs the daemon until ctx ends. what names the
+// environment), then runs the daemon with w until ctx ends. what names the
 // configuration's source in errors.
-func serve(ctx context.Context, environ map[string]string, what string, stderr io.Writer) error {
+func serve(ctx context.Context, environ map[string]string, what string, w wiring, stderr io.Writer) error {
 	cfg, err := config.Parse(environ, true)
 	if err != nil {
 		return fmt.Errorf("%s:\n%w", what, err)
 	}
 	logger := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	mqtt.RoutePahoLogs(logger) // process-wide: once, here
-	d, err := newDaemon(ctx, cfg, logger, wiring{})
+	d, err := newDaemon(ctx, cfg, logger, w)
 	if err != nil {
 		return err
 	}
 	return d.Run(ctx)
 }
 
-// wiring is what tests inject into a daemon; the zero value is production.
+// wiring is what the configuration does not say: what the add-on learns
+// from the Supervisor, and what tests inject. The zero value is a
+// standalone daemon.
 type wiring struct {
-	httpClient *http.Client     // talks to Nuki Web; the client's default when nil
-	now        func() time.Time // the clock; time.Now when nil
+	httpClient       *http.Client     // talks to Nuki Web; the client's default when nil
+	now              func() time.Time // the clock; time.Now when nil
+	snapshotInterval time.Duration    // how often the snapshot looks for changes; bolt's default when 0
+	configurationURL string           // the add-on page that device pages link to; none when empty
 }
 
-// newDaemon opens the store and wires every part. On error nothing is left
-// open.
+// newDaemon restores a missing database from its snapshot, opens the store
+// and wires every part. On error nothing is left open.
 func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, w wiring) (_ *daemon, err error) {
-	d := &daemon{cfg: cfg, log: logger, now: w.now}
+	d := &daemon{cfg: cfg, log: logger, now: w.now, configurationURL: w.configurationURL}
 	logger.Info("starting nuki-invites", "version", version, "db", cfg.DBPath, "nuki", config.RedactURL(cfg.NukiAPIURL))
 
+	sum, restored, err := bolt.RestoreSnapshot(ctx, cfg.DBPath, 0)
+	if err != nil {
+		return nil, err
+	}
+	if restored {
+		logger.Warn("the database file was missing, as after restoring a backup: restored it from its snapshot",
+			"db", cfg.DBPath, "snapshot", bolt.SnapshotPath(cfg.DBPath),
+			"invitations", sum.Invitations, "locks", sum.Locks, "authorizations", sum.Auths)
+	}
 	d.store, err = bolt.Open(cfg.DBPath, bolt.Options{Logger: logger})
 	if err != nil {
 		return nil, err
@@ -127,9 +146,11 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, w wi
 	if err != nil {
 		return nil, err
 	}
+	d.snap = d.store.Snapshotter(bolt.SnapshotOptions{Interval: w.snapshotInterval, Logger: logger})
 	d.parts = append(d.parts,
 		part{"sync", func(ctx context.Context) error { return d.svc.Run(ctx, cfg.SyncInterval) }},
 		part{"scheduler", sched.Run},
+		part{"snapshot", d.snap.Run},
 	)
 	if err := d.wireOutside(cfg, logger); err != nil {
 		return nil, err
@@ -137,8 +158,9 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, w wi
 	return d, nil
 }
 
-// Run runs every part until ctx ends or one fails, then closes the store.
-// A close error never hides the run error. Parts that have not stopped
+// Run runs every part until ctx ends or one fails, then writes the last
+// snapshot and closes the store. A close error never hides the run error; a
+// failed last snapshot is logged. Parts that have not stopped
 // within the shutdown deadline are named in the error; the store then stays
 // open, as they may still use it, and the process is expected to exit.
 func (d *daemon) Run(ctx context.Context) (err error) {
@@ -189,6 +211,11 @@ func (d *daemon) Run(ctx context.Context) (err error) {
 			err = fmt.Errorf("closing the database: %w", cerr)
 		}
 	}()
+	if d.snap != nil {
+		if _, serr := d.snap.Update(); serr != nil {
+			d.log.Error("cannot write the last database snapshot; backups keep the previous one", "err", serr)
+		}
+	}
 	if err == nil || errors.Is(err, context.Canceled) {
 		d.log.Info("stopped")
 		return nil

@@ -32,7 +32,8 @@ func (d *daemon) wireOutside(cfg config.Config, logger *slog.Logger) error {
 	ha := mqtt.New(d.svc, d.store, mqtt.Options{
 		URL: cfg.MQTTURL, Username: cfg.MQTTUsername, Password: cfg.MQTTPassword, ClientID: cfg.MQTTClientID,
 		CAFile: cfg.MQTTCAFile, Insecure: cfg.MQTTInsecure, BaseTopic: cfg.MQTTBaseTopic,
-		DiscoveryPrefix: cfg.MQTTDiscoveryPrefix, Retention: cfg.HARetention, Version: version, Now: d.now, Logger: logger,
+		DiscoveryPrefix: cfg.MQTTDiscoveryPrefix, Retention: cfg.HARetention, Version: version,
+		ConfigurationURL: d.configurationURL, Now: d.now, Logger: logger,
 	})
 	d.svc.Subscribe(ha)
 	d.parts = append(d.parts, part{"mqtt", ha.Run})
