@@ -18,6 +18,8 @@ type memStore struct {
 	mu      sync.Mutex
 	st      bridge.State
 	commits int
+	// seen, when set, is shown every batch before it is applied.
+	seen func(bridge.Batch)
 }
 
 func newMemStore() *memStore {
@@ -43,6 +45,9 @@ func (m *memStore) Commit(_ context.Context, b bridge.Batch) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.commits++
+	if m.seen != nil {
+		m.seen(b)
+	}
 	b.Invitations = slices.Clone(b.Invitations)
 	for i := range b.Invitations {
 		b.Invitations[i] = b.Invitations[i].Clone()

@@ -229,7 +229,11 @@ func (s *Service) Invitations(f Filter) []Invitation {
 	now := s.opts.Now()
 	text := strings.ToLower(strings.TrimSpace(f.Text))
 	s.mu.RLock()
-	out := make([]Invitation, 0, len(s.state.Invitations))
+	size := 0 // a filtered list grows as it finds
+	if f.SmartlockID == 0 && len(f.Statuses) == 0 && text == "" {
+		size = len(s.state.Invitations)
+	}
+	out := make([]Invitation, 0, size)
 	for _, inv := range s.state.Invitations {
 		if f.SmartlockID != 0 && inv.SmartlockID != f.SmartlockID {
 			continue
@@ -272,8 +276,11 @@ func notFound(id InviteID) error {
 // change collects what one operation does: the batch to commit and the
 // events to emit once it is committed.
 type change struct {
-	batch  Batch
-	events []Event
+	batch Batch
+	// events are told after the commit. Each is about one of
+	// batch.Invitations and gets its copy only when it is told, a few at a
+	// time: a sync that adopts thousands holds one copy of each.
+	events []pendingEvent
 	// closing lists the open invitations a sync found gone from Nuki Web.
 	closing []InviteID
 }
@@ -292,15 +299,45 @@ func (c *change) putUsed(inv Invitation, now time.Time, types []EventType, used 
 		c.batch.DeleteCodes = append(c.batch.DeleteCodes, inv.ID)
 	}
 	c.batch.Invitations = append(c.batch.Invitations, inv)
+	of := len(c.batch.Invitations) - 1
 	for _, t := range types {
 		if t == EventChanged && len(used) > 0 {
 			continue
 		}
-		c.events = append(c.events, Event{Type: t, At: now, Invitation: inv})
+		c.events = append(c.events, pendingEvent{typ: t, at: now, of: of})
 	}
 	for i := range used {
-		c.events = append(c.events, Event{Type: EventUsed, At: now, Invitation: inv, Use: &used[i],
-			Detail: useDetail(used[i])})
+		c.events = append(c.events, pendingEvent{typ: EventUsed, at: now, of: of, use: &used[i], detail: useDetail(used[i])})
+	}
+}
+
+// pendingEvent is an Event of a change, its invitation by index into the
+// change's batch.
+type pendingEvent struct {
+	typ    EventType
+	at     time.Time
+	of     int
+	detail string
+	use    *LogEntry
+}
+
+// notifyChunk is how many events subscribers are told at once.
+const notifyChunk = 256
+
+// tell gives subs the events of c, in order, notifyChunk at a time; each
+// Event carries its own copy of the invitation, without the history.
+func (c *change) tell(subs []Subscriber) {
+	for start := 0; start < len(c.events); start += notifyChunk {
+		pending := c.events[start:min(start+notifyChunk, len(c.events))]
+		events := make([]Event, len(pending))
+		for i, p := range pending {
+			inv := c.batch.Invitations[p.of]
+			inv.History = nil
+			events[i] = Event{Type: p.typ, At: p.at, Invitation: inv, Detail: p.detail, Use: p.use}
+		}
+		for _, sub := range subs {
+			sub.InvitationEvents(events)
+		}
 	}
 }
 
@@ -326,18 +363,10 @@ func (s *Service) commit(ctx context.Context, c *change) error {
 		sync = s.syncStateLocked()
 	}
 	s.mu.Unlock()
-	if len(c.events) > 0 || len(b.Invitations) > 0 {
-		events := c.events
-		for i := range events {
-			events[i].Invitation.History = nil
-		}
+	c.tell(subs)
+	if len(b.Invitations) > 0 {
 		for _, sub := range subs {
-			if len(events) > 0 {
-				sub.InvitationEvents(events)
-			}
-			if len(b.Invitations) > 0 {
-				sub.SyncStateChanged(sync)
-			}
+			sub.SyncStateChanged(sync)
 		}
 	}
 	return nil

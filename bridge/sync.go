@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -96,7 +97,11 @@ func (s *Service) Sync(ctx context.Context) error {
 			})
 			return nil
 		}
-		err = s.commit(ctx, c)
+		for _, part := range c.split(syncPart) {
+			if err = s.commit(ctx, part); err != nil {
+				break
+			}
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -123,6 +128,79 @@ func (s *Service) Sync(ctx context.Context) error {
 		s.log.Warn("carrying on after the sync", "err", err)
 	}
 	return nil
+}
+
+// syncPart is the most invitations one sync writes in one transaction. A
+// larger change, such as the first sync of a large account, is written in
+// parts: each invitation whole, with its authorization, and the next sync
+// finishes what a crash between parts left. Every part holds its records in
+// memory until its transaction ends; parts keep that small.
+const syncPart = 2000
+
+// split returns c in parts of at most n invitations, in the order of their
+// ids (c is reordered so): each
+// invitation goes with its events, its authorizations and its code. The
+// first part carries the locks, users and the authorizations of no
+// invitation of c; the last deletes the authorizations Nuki no longer
+// lists. A change of at most n invitations comes back whole.
+func (c *change) split(n int) []*change {
+	b := &c.batch
+	if len(b.Invitations) <= n {
+		return []*change{c}
+	}
+	// In the order of their keys, each part rewrites its own stretch of the
+	// store's tree rather than a little of every page.
+	ids := make([]InviteID, len(c.events))
+	for i, e := range c.events {
+		ids[i] = b.Invitations[e.of].ID
+	}
+	slices.SortStableFunc(b.Invitations, func(x, y Invitation) int { return strings.Compare(string(x.ID), string(y.ID)) })
+	at := make(map[InviteID]int, len(b.Invitations))
+	for i, inv := range b.Invitations {
+		at[inv.ID] = i
+	}
+	for i := range c.events {
+		c.events[i].of = at[ids[i]]
+	}
+	slices.SortStableFunc(c.events, func(x, y pendingEvent) int { return x.of - y.of })
+
+	parts := make([]*change, (len(b.Invitations)+n-1)/n)
+	partOf := make(map[InviteID]int, len(b.Invitations))
+	for i := range parts {
+		inv := b.Invitations[i*n : min((i+1)*n, len(b.Invitations))]
+		parts[i] = &change{batch: Batch{Invitations: inv}}
+		for _, v := range inv {
+			partOf[v.ID] = i
+		}
+	}
+	first, last := &parts[0].batch, &parts[len(parts)-1].batch
+	first.Locks, first.DeleteLocks, first.Users, first.DeleteUsers = b.Locks, b.DeleteLocks, b.Users, b.DeleteUsers
+	first.Requests, first.DeleteRequests = b.Requests, b.DeleteRequests
+	last.DeleteAuths = b.DeleteAuths
+	for _, a := range b.Auths {
+		pb := first
+		if i, ok := partOf[MakeInviteID(a.SmartlockID, a.AccountUserID)]; ok {
+			pb = &parts[i].batch
+		}
+		pb.Auths = append(pb.Auths, a)
+	}
+	for id, code := range b.Codes {
+		pb := &parts[partOf[id]].batch
+		if pb.Codes == nil {
+			pb.Codes = map[InviteID]Secret{}
+		}
+		pb.Codes[id] = code
+	}
+	for _, id := range b.DeleteCodes {
+		pb := &parts[partOf[id]].batch
+		pb.DeleteCodes = append(pb.DeleteCodes, id)
+	}
+	for _, e := range c.events {
+		i := e.of / n
+		e.of -= i * n
+		parts[i].events = append(parts[i].events, e)
+	}
+	return parts
 }
 
 // Holding a sync: one that would close at least holdMin open invitations,

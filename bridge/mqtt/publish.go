@@ -160,6 +160,7 @@ func (b *Bridge) reconcile(ctx context.Context, st bridge.SyncState, forceStates
 		wanted[b.topics.discovery(b.topics.lockDevice(lock.ID))] = true
 		wanted[b.topics.lockState(lock.ID)] = true
 		msgs = b.putLock(msgs, lock, open[lock.ID], forceStates, forceDiscovery)
+		msgs = b.spill(ctx, msgs)
 	}
 	byID := lockSet(locks)
 	for _, inv := range invs {
@@ -171,15 +172,16 @@ func (b *Bridge) reconcile(ctx context.Context, st bridge.SyncState, forceStates
 		wanted[b.topics.inviteState(inv.ID)] = true
 		msgs = b.putInviteDiscovery(msgs, inv, b.via(inv, byID), forceDiscovery)
 		msgs = b.putState(msgs, b.topics.inviteState(inv.ID), inviteStatePayload(inv), forceStates)
+		msgs = b.spill(ctx, msgs)
 	}
 	for _, topic := range slices.Sorted(maps.Keys(b.discovery)) {
 		if !wanted[topic] {
-			msgs = clearMsg(msgs, kindDiscovery, topic)
+			msgs = b.spill(ctx, clearMsg(msgs, kindDiscovery, topic))
 		}
 	}
 	for _, topic := range slices.Sorted(maps.Keys(b.states)) {
 		if (b.topics.isInviteState(topic) || b.topics.isLockState(topic)) && !wanted[topic] {
-			msgs = clearMsg(msgs, kindState, topic)
+			msgs = b.spill(ctx, clearMsg(msgs, kindState, topic))
 		}
 	}
 	if payload, ok := nukiWebPayload(st.Status); ok {
@@ -195,15 +197,15 @@ func (b *Bridge) reconcile(ctx context.Context, st bridge.SyncState, forceStates
 // changed, so that the invitations under it find it.
 func (b *Bridge) applyEvents(ctx context.Context, events []bridge.Event) {
 	now := b.opts.Now()
-	latest := make(map[bridge.InviteID]bridge.Invitation, len(events))
+	latest := make(map[bridge.InviteID]int, len(events)) // the last event about each
 	var order []bridge.InviteID
 	var lockIDs []int64
 	affected := make(map[int64]bool)
-	for _, ev := range events {
+	for i, ev := range events {
 		if _, seen := latest[ev.Invitation.ID]; !seen {
 			order = append(order, ev.Invitation.ID)
 		}
-		latest[ev.Invitation.ID] = ev.Invitation
+		latest[ev.Invitation.ID] = i
 		if id := ev.Invitation.SmartlockID; !affected[id] {
 			affected[id] = true
 			lockIDs = append(lockIDs, id)
@@ -222,18 +224,34 @@ func (b *Bridge) applyEvents(ctx context.Context, events []bridge.Event) {
 				open++
 			}
 		}
-		msgs = b.putLock(msgs, lock, open, false, false)
+		msgs = b.spill(ctx, b.putLock(msgs, lock, open, false, false))
 	}
 	for _, id := range order {
-		inv := latest[id]
-		msgs = b.putInvite(msgs, inv, b.via(inv, locks), now, false)
+		inv := events[latest[id]].Invitation
+		msgs = b.spill(ctx, b.putInvite(msgs, inv, b.via(inv, locks), now, false))
 	}
 	for _, ev := range events {
 		if ev.Type.Public() {
-			msgs = append(msgs, pub{topic: b.topics.event(), payload: eventPayload(ev)})
+			msgs = b.spill(ctx, append(msgs, pub{topic: b.topics.event(), payload: eventPayload(ev)}))
 		}
 	}
 	b.flush(ctx, msgs)
+}
+
+// flushEvery is how many messages are built before they are published: the
+// devices of thousands of invitations go out in batches, never all held in
+// memory at once.
+const flushEvery = 256
+
+// spill publishes msgs once flushEvery are waiting, and returns the slice to
+// build on. Messages keep their order across batches.
+func (b *Bridge) spill(ctx context.Context, msgs []pub) []pub {
+	if len(msgs) < flushEvery {
+		return msgs
+	}
+	b.flush(ctx, msgs)
+	clear(msgs)
+	return msgs[:0]
 }
 
 // flush publishes a batch (QoS 1, pipelined), waits for the broker's

@@ -35,6 +35,7 @@ Every command takes --help. The environment variables are listed in the README.
 `
 
 func main() {
+	limitMemory(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
