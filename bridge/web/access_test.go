@@ -3,17 +3,19 @@ package web_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/nuki-invites/nuki-invites/bridge"
 	"github.com/nuki-invites/nuki-invites/bridge/web"
 )
 
 const proxyAddr = "172.30.32.2:41234"
 
 func TestAddonModeServesOnlyTheProxy(t *testing.T) {
-	s, f := newTestServer(t, func(o *web.Options) { o.TrustedProxy = "172.30.32.2" })
-	seed(f)
+	s, rb := newRealServer(t, bridge.Options{}, func(o *web.Options) { o.TrustedProxy = "172.30.32.2" })
+	seedGuests(rb)
 	h := s.Handler()
 	for _, target := range []string{"/api/v1/invitations", "/", "/api/v1/events", "/partials/invitations", "/api/v1/missing"} {
 		t.Run("stranger "+target, func(t *testing.T) {
@@ -31,7 +33,7 @@ func TestAddonModeServesOnlyTheProxy(t *testing.T) {
 		}
 	})
 	t.Run("token does not replace the proxy", func(t *testing.T) {
-		s, _ := newTestServer(t, func(o *web.Options) { o.TrustedProxy = "172.30.32.2"; o.APIToken = "tok" })
+		s, _ := newRealServer(t, bridge.Options{}, func(o *web.Options) { o.TrustedProxy = "172.30.32.2"; o.APIToken = "tok" })
 		wantProblem(t, do(t, s.Handler(), "GET", "/api/v1/state", "", "RemoteAddr", "10.0.0.8:1", "Authorization", "Bearer tok"), 403, "ingress proxy")
 	})
 }
@@ -48,37 +50,42 @@ func TestAddonModeRecordsHomeAssistantUser(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, f := newTestServer(t, func(o *web.Options) { o.TrustedProxy = "172.30.32.2" })
-			seed(f)
+			s, rb := newRealServer(t, bridge.Options{}, func(o *web.Options) { o.TrustedProxy = "172.30.32.2" })
+			g := seedGuests(rb)
 			hdr := append([]string{"RemoteAddr", proxyAddr}, tt.header...)
-			rec := do(t, s.Handler(), "POST", "/api/v1/invitations/11-1/revoke", "", hdr...)
+			rec := do(t, s.Handler(), "POST", "/api/v1/invitations/"+string(g.alice)+"/revoke", "", hdr...)
 			if rec.Code != 200 {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
-			inv, _ := f.Invitation("11-1")
+			inv, _ := rb.svc.Invitation(g.alice)
 			if last := inv.History[len(inv.History)-1]; last.Actor != tt.want {
 				t.Errorf("history records actor %q, want %q", last.Actor, tt.want)
 			}
 			rec = do(t, s.Handler(), "POST", "/api/v1/invitations", `{"email":"g@example.com","name":"G","smartlock_ids":[11]}`, hdr...)
-			if rec.Code != 201 || f.lastCreate.Actor != tt.want {
-				t.Errorf("create: %d, actor %q, want %q", rec.Code, f.lastCreate.Actor, tt.want)
+			if rec.Code != 201 {
+				t.Fatalf("create: %d %s", rec.Code, rec.Body)
+			}
+			created := decode[struct{ Invitations []bridge.Invitation }](t, rec).Invitations[0]
+			if inv, _ := rb.svc.Invitation(created.ID); inv.History[0].Actor != tt.want {
+				t.Errorf("create recorded actor %q, want %q", inv.History[0].Actor, tt.want)
 			}
 		})
 	}
 	t.Run("header ignored without proxy", func(t *testing.T) {
-		s, f := newTestServer(t, nil)
-		seed(f)
-		do(t, s.Handler(), "POST", "/api/v1/invitations/11-1/revoke", "", "X-Remote-User-Name", "mallory")
-		if f.lastActor != "web" {
-			t.Errorf("actor %q, want web: the header only counts from the trusted proxy", f.lastActor)
+		s, rb := newRealServer(t, bridge.Options{}, nil)
+		g := seedGuests(rb)
+		do(t, s.Handler(), "POST", "/api/v1/invitations/"+string(g.alice)+"/revoke", "", "X-Remote-User-Name", "mallory")
+		inv, _ := rb.svc.Invitation(g.alice)
+		if last := inv.History[len(inv.History)-1]; last.Event != bridge.EventRevoked || last.Actor != "web" {
+			t.Errorf("history ends with %+v, want revoked by web: the header only counts from the trusted proxy", last)
 		}
 	})
 }
 
 func TestTokenMode(t *testing.T) {
 	const token = "s3cr3t-token"
-	s, f := newTestServer(t, func(o *web.Options) { o.APIToken = token })
-	seed(f)
+	s, rb := newRealServer(t, bridge.Options{}, func(o *web.Options) { o.APIToken = token })
+	g := seedGuests(rb)
 	h := s.Handler()
 	tests := []struct {
 		name, method, target string
@@ -91,7 +98,7 @@ func TestTokenMode(t *testing.T) {
 		{"basic scheme", "GET", "/api/v1/invitations", []string{"Authorization", "Basic " + token}, 401},
 		{"page without token", "GET", "/", nil, 401},
 		{"events without token", "GET", "/api/v1/events", nil, 401},
-		{"action without token", "POST", "/api/v1/invitations/11-1/revoke", nil, 401},
+		{"action without token", "POST", "/api/v1/invitations/" + string(g.alice) + "/revoke", nil, 401},
 		{"right token", "GET", "/api/v1/invitations", []string{"Authorization", "Bearer " + token}, 200},
 		{"scheme in lower case", "GET", "/api/v1/state", []string{"Authorization", "bearer " + token}, 200},
 		{"page with token", "GET", "/", []string{"Authorization", "Bearer " + token}, 200},
@@ -115,14 +122,14 @@ func TestTokenMode(t *testing.T) {
 			}
 		})
 	}
-	if f.lastActor != "" {
-		t.Errorf("an unauthorized revoke reached the service (actor %q)", f.lastActor)
+	if inv, _ := rb.svc.Invitation(g.alice); inv.Status == bridge.StatusRevoked {
+		t.Error("an unauthorized revoke reached the Service")
 	}
 }
 
 func TestTokenInAddressGrantsSessionCookie(t *testing.T) {
 	const token = "s3cr3t-token"
-	s, _ := newTestServer(t, func(o *web.Options) { o.APIToken = token })
+	s, _ := newRealServer(t, bridge.Options{}, func(o *web.Options) { o.APIToken = token })
 	h := s.Handler()
 
 	wantProblem(t, do(t, h, "GET", "/?token=wrong", ""), 401, "the token in the address is wrong")
@@ -176,7 +183,7 @@ func TestTokenInAddressGrantsSessionCookie(t *testing.T) {
 }
 
 func TestNoAccessControlWithoutTokenOrProxy(t *testing.T) {
-	s, _ := newTestServer(t, nil)
+	s, _ := newRealServer(t, bridge.Options{}, nil)
 	if rec := do(t, s.Handler(), "GET", "/api/v1/state", "", "RemoteAddr", "10.1.2.3:9"); rec.Code != 200 {
 		t.Errorf("status %d: loopback-only servers need no token", rec.Code)
 	}
@@ -184,7 +191,7 @@ func TestNoAccessControlWithoutTokenOrProxy(t *testing.T) {
 
 func TestExtraHandlersBypassAccessControl(t *testing.T) {
 	var hits int
-	s, _ := newTestServer(t, func(o *web.Options) {
+	s, rb := newRealServer(t, bridge.Options{}, func(o *web.Options) {
 		o.TrustedProxy = "172.30.32.2"
 		o.Extra = map[string]http.Handler{"POST /webhook/nuki": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			hits++
@@ -195,7 +202,46 @@ func TestExtraHandlersBypassAccessControl(t *testing.T) {
 	if rec.Code != http.StatusNoContent || hits != 1 {
 		t.Errorf("webhook: status %d, %d hits", rec.Code, hits)
 	}
-	if _, err := web.New(web.Options{Service: newFake(), Extra: map[string]http.Handler{"GET /api/v1/state": http.NotFoundHandler()}}); err == nil {
+	if _, err := web.New(web.Options{Service: rb.svc, Extra: map[string]http.Handler{"GET /api/v1/state": http.NotFoundHandler()}}); err == nil {
 		t.Error("an extra handler clashing with ours was accepted")
+	}
+}
+
+// TestEveryRouteIsGuarded: every route of the table but /healthz, the bulk
+// create and the CSV export among them, is behind the Host check, the
+// cross-origin protection and access control, and a refused request
+// reaches neither the Service nor Nuki Web.
+func TestEveryRouteIsGuarded(t *testing.T) {
+	const token = "s3cr3t-token"
+	s, rb := newRealServer(t, bridge.Options{}, func(o *web.Options) { o.APIToken = token })
+	h := s.Handler()
+	rb.sim.ResetCalls()
+	routes := web.RouteList(s)
+	for _, want := range [][2]string{{"POST", "/api/v1/invitations/bulk"}, {"GET", "/api/v1/invitations.csv"}} {
+		if !slices.Contains(routes, want) {
+			t.Errorf("the route table has no %s %s", want[0], want[1])
+		}
+	}
+	for _, r := range routes {
+		method, path := r[0], r[1]
+		if path == "/healthz" {
+			continue
+		}
+		target := strings.NewReplacer("{id}", "11-1", "{file}", "app.js", "{$}", "").Replace(path)
+		body := ""
+		if method == "POST" {
+			body = `{"smartlock_ids":[11],"guests":[{"name":"G","email":"g@example.com"}],"email":"g@example.com","name":"G"}`
+		}
+		t.Run(method+" "+path, func(t *testing.T) {
+			wantProblem(t, do(t, h, method, target, body, "Authorization", "Bearer "+token, "Host", "rebound.example"), 421, "")
+			wantProblem(t, do(t, h, method, target, body), 401, "Authorization: Bearer <token>")
+			if method == "POST" {
+				wantProblem(t, do(t, h, method, target, body, "Authorization", "Bearer "+token, "Origin", "http://evil.example"),
+					403, "cross-origin requests may not change anything")
+			}
+		})
+	}
+	if n := len(rb.svc.Invitations(bridge.Filter{})); n != 0 || rb.sim.Calls() != 0 {
+		t.Errorf("refused requests made %d invitations and %d calls to Nuki Web", n, rb.sim.Calls())
 	}
 }

@@ -54,6 +54,10 @@ func (s *Server) getInvitation(w http.ResponseWriter, r *http.Request) {
 	s.fail(w, r, err)
 }
 
+// createInvitations creates an invitation per lock. When Nuki Web refuses
+// some locks, the answer is the problem with, as its invitations member,
+// everything the create made: the refused ones stay as failed and are
+// retried, as the MQTT create answers ok false with their invite_ids.
 func (s *Server) createInvitations(w http.ResponseWriter, r *http.Request) {
 	var req bridge.CreateRequest
 	if p := decodeJSON(w, r, &req, createLimits, false); p != nil {
@@ -63,7 +67,11 @@ func (s *Server) createInvitations(w http.ResponseWriter, r *http.Request) {
 	req.Actor = actorOf(r)
 	created, err := s.svc.Create(r.Context(), req)
 	if err != nil {
-		s.fail(w, r, err)
+		p := s.createProblem(r, err, created)
+		if len(created) > 0 {
+			p.Invitations = viewsOf(created)
+		}
+		writeProblem(w, p)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"invitations": viewsOf(created)})

@@ -1,36 +1,25 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/bolt"
+	"github.com/nuki-invites/nuki-invites/bridge/nukisim"
 	"github.com/nuki-invites/nuki-invites/bridge/web"
 )
-
-func newTestServer(t *testing.T, tweak func(*web.Options)) (*web.Server, *fakeService) {
-	t.Helper()
-	f := newFake()
-	// httptest.NewRequest's requests name example.com.
-	opts := web.Options{Service: f, AllowedHosts: []string{"example.com"}, Now: func() time.Time { return fakeNow }}
-	if tweak != nil {
-		tweak(&opts)
-	}
-	s, err := web.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, f
-}
 
 // do sends one request through the handler.
 func do(t *testing.T, h http.Handler, method, target, body string, hdr ...string) *httptest.ResponseRecorder {
@@ -97,17 +86,6 @@ func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
 	return v
 }
 
-func seed(f *fakeService) {
-	f.add(bridge.Invitation{SmartlockID: 11, AccountUserID: 1, Name: "Alice", Email: "alice@example.com",
-		Status: bridge.StatusPending, Send: 1, SentAt: fakeNow.Add(-2 * time.Hour), ExpiresAt: fakeNow.Add(46 * time.Hour),
-		History: []bridge.HistoryEntry{{At: fakeNow.Add(-2 * time.Hour), Event: bridge.EventCreated, Actor: "mqtt"}}})
-	f.add(bridge.Invitation{SmartlockID: 22, AccountUserID: 2, Name: "Bob", Email: "bob@example.com",
-		Status: bridge.StatusAccepted, Send: 1, SentAt: fakeNow.Add(-30 * time.Hour), ExpiresAt: fakeNow.Add(18 * time.Hour),
-		AcceptedAt: fakeNow.Add(-1 * time.Hour)})
-	f.add(bridge.Invitation{SmartlockID: 11, AccountUserID: 3, Name: "Carol", Email: "carol@example.com",
-		Status: bridge.StatusExpired, Send: 2, ResendCount: 1, SentAt: fakeNow.Add(-50 * time.Hour), ExpiresAt: fakeNow.Add(-2 * time.Hour)})
-}
-
 func ids(invs []bridge.Invitation) []string {
 	out := []string{}
 	for _, inv := range invs {
@@ -116,21 +94,59 @@ func ids(invs []bridge.Invitation) []string {
 	return out
 }
 
+// guests are the invitations seedGuests adopts.
+type guests struct{ alice, bob, carol bridge.InviteID }
+
+// seedGuests makes three guests in Nuki Web and syncs: Alice pending on
+// the front door, Bob accepted on the garden gate (he has used it) and Carol
+// expired on the front door (sent 50 h ago, never used).
+func seedGuests(rb *realBridge) guests {
+	rb.t.Helper()
+	carol, err := rb.sim.AddUser(bridge.User{Name: "Carol", Email: "carol@example.com", Language: "en"})
+	if err != nil {
+		rb.t.Fatal(err)
+	}
+	if _, err := rb.sim.AddAuth(bridge.Auth{SmartlockID: frontDoor.ID, AccountUserID: carol.ID, Type: bridge.AuthTypeApp,
+		Name: "Carol", Enabled: true, CreationDate: fakeNow.Add(-50 * time.Hour)}); err != nil {
+		rb.t.Fatal(err)
+	}
+	alice := rb.guest("Alice", "alice@example.com", frontDoor)
+	bob := rb.guest("Bob", "bob@example.com", gardenGate)
+	if _, err := rb.sim.Use(gardenGate.ID, bob.ID, bridge.ActionUnlock); err != nil {
+		rb.t.Fatal(err)
+	}
+	rb.sync()
+	return guests{alice: bridge.MakeInviteID(frontDoor.ID, alice.ID), bob: bridge.MakeInviteID(gardenGate.ID, bob.ID),
+		carol: bridge.MakeInviteID(frontDoor.ID, carol.ID)}
+}
+
+// names returns the guests' names of invs, in order.
+func names(invs []bridge.Invitation) []string {
+	out := []string{}
+	for _, inv := range invs {
+		out = append(out, inv.Name)
+	}
+	return out
+}
+
 func TestListInvitations(t *testing.T) {
-	s, f := newTestServer(t, nil)
-	seed(f)
+	s, rb := newRealServer(t, bridge.Options{}, nil)
+	seedGuests(rb)
 	tests := []struct {
-		query      string
-		wantIDs    []string
-		wantFilter bridge.Filter
+		query string
+		want  []string // newest sending first
 	}{
-		{"", []string{"11-1", "11-3", "22-2"}, bridge.Filter{}},
-		{"?status=pending", []string{"11-1"}, bridge.Filter{Statuses: []bridge.Status{"pending"}}},
-		{"?status=pending,expired", []string{"11-1", "11-3"}, bridge.Filter{Statuses: []bridge.Status{"pending", "expired"}}},
-		{"?status=pending&status=accepted", []string{"11-1", "22-2"}, bridge.Filter{Statuses: []bridge.Status{"pending", "accepted"}}},
-		{"?lock=22", []string{"22-2"}, bridge.Filter{SmartlockID: 22}},
-		{"?q=CAROL", []string{"11-3"}, bridge.Filter{Text: "CAROL"}},
-		{"?q=nobody", []string{}, bridge.Filter{Text: "nobody"}},
+		{"", []string{"Alice", "Bob", "Carol"}},
+		{"?status=pending", []string{"Alice"}},
+		{"?status=pending,expired", []string{"Alice", "Carol"}},
+		{"?status=pending&status=accepted", []string{"Alice", "Bob"}},
+		{"?status=pending,,%20expired", []string{"Alice", "Carol"}},
+		{"?lock=22", []string{"Bob"}},
+		{"?lock=11&status=expired", []string{"Carol"}},
+		{"?q=CAROL", []string{"Carol"}},
+		{"?q=garden", []string{"Bob"}},
+		{"?q=%20bob@%20", []string{"Bob"}},
+		{"?q=nobody", []string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
@@ -139,11 +155,13 @@ func TestListInvitations(t *testing.T) {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
 			got := decode[struct{ Invitations []bridge.Invitation }](t, rec)
-			if !reflect.DeepEqual(ids(got.Invitations), tt.wantIDs) {
-				t.Errorf("ids %v, want %v", ids(got.Invitations), tt.wantIDs)
+			if !reflect.DeepEqual(names(got.Invitations), tt.want) {
+				t.Errorf("guests %v, want %v", names(got.Invitations), tt.want)
 			}
-			if !reflect.DeepEqual(f.lastFilter, tt.wantFilter) {
-				t.Errorf("filter %+v, want %+v", f.lastFilter, tt.wantFilter)
+			for _, inv := range got.Invitations {
+				if inv.History != nil {
+					t.Errorf("the list carries %s's history", inv.Name)
+				}
 			}
 		})
 	}
@@ -151,6 +169,7 @@ func TestListInvitations(t *testing.T) {
 		{"?status=open", `status "open" is not one of sending, pending, expiring_soon`},
 		{"?lock=front", `lock "front" is not a lock id`},
 		{"?lock=-3", `lock "-3" is not a lock id`},
+		{"?q=" + strings.Repeat("q", 201), "q must be at most 200 characters"},
 	} {
 		t.Run(bad.query, func(t *testing.T) {
 			wantProblem(t, do(t, s.Handler(), "GET", "/api/v1/invitations"+bad.query, ""), 400, bad.detail)
@@ -159,15 +178,16 @@ func TestListInvitations(t *testing.T) {
 }
 
 func TestGetInvitation(t *testing.T) {
-	s, f := newTestServer(t, nil)
-	seed(f)
-	rec := do(t, s.Handler(), "GET", "/api/v1/invitations/11-1", "")
+	s, rb := newRealServer(t, bridge.Options{}, nil)
+	g := seedGuests(rb)
+	rec := do(t, s.Handler(), "GET", "/api/v1/invitations/"+string(g.alice), "")
 	if rec.Code != 200 {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
 	inv := decode[bridge.Invitation](t, rec)
-	if inv.Name != "Alice" || len(inv.History) != 1 || inv.History[0].Actor != "mqtt" {
-		t.Errorf("got %+v, want Alice with her history", inv)
+	if inv.Name != "Alice" || inv.LockName != "Front door" || len(inv.History) == 0 ||
+		inv.History[0].Event != bridge.EventAdopted || inv.History[0].Actor != "sync" {
+		t.Errorf("got %+v, want Alice on the front door with her history from the adoption", inv)
 	}
 	wantProblem(t, do(t, s.Handler(), "GET", "/api/v1/invitations/11-9", ""), 404, "no invitation 11-9")
 	wantProblem(t, do(t, s.Handler(), "GET", "/api/v1/invitations/alice", ""), 400, `"alice" is not an invitation id`)
@@ -179,46 +199,64 @@ const goodCreate = `{"request_id":"r1","email":"guest@example.com","name":"Guest
  "allowed_weekdays":["mon","fri"],"allowed_from_time":"08:30","allowed_until_time":"18:00"}`
 
 func TestCreate(t *testing.T) {
-	s, f := newTestServer(t, nil)
-	rec := do(t, s.Handler(), "POST", "/api/v1/invitations", goodCreate)
+	s, rb := newRealServer(t, bridge.Options{AdvancedAPI: true}, nil)
+	h := s.Handler()
+	rec := do(t, h, "POST", "/api/v1/invitations", goodCreate)
 	if rec.Code != 201 {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
-	got := decode[struct{ Invitations []bridge.Invitation }](t, rec)
-	if len(got.Invitations) != 2 {
-		t.Fatalf("created %d invitations, want 2", len(got.Invitations))
+	created := decode[struct{ Invitations []bridge.Invitation }](t, rec).Invitations
+	if len(created) != 2 {
+		t.Fatalf("created %d invitations, want 2", len(created))
 	}
 	cet := time.FixedZone("", 2*3600)
-	want := bridge.CreateRequest{
-		RequestID: "r1", Email: "guest@example.com", Name: "Guest", Language: "de", SmartlockIDs: []int64{11, 22},
-		Delivery: bridge.DeliveryCustom, RemoteAllowed: true, Actor: "web",
-		Access: bridge.Access{
-			From: time.Date(2026, 5, 5, 8, 0, 0, 0, cet), Until: time.Date(2026, 5, 9, 20, 0, 0, 0, cet),
-			WeekDays: 64 | 4, FromTime: 8*60 + 30, UntilTime: 18 * 60,
-		},
+	access := bridge.Access{
+		From: time.Date(2026, 5, 5, 8, 0, 0, 0, cet), Until: time.Date(2026, 5, 9, 20, 0, 0, 0, cet),
+		WeekDays: 64 | 4, FromTime: 8*60 + 30, UntilTime: 18 * 60,
 	}
-	gotReq := f.lastCreate
-	if !gotReq.Access.Equal(want.Access) {
-		t.Errorf("access %+v, want %+v", gotReq.Access, want.Access)
+	for i, inv := range created {
+		if want := []int64{11, 22}[i]; inv.SmartlockID != want || inv.Name != "Guest" || inv.Email != "guest@example.com" ||
+			inv.Language != "de" || inv.Delivery != bridge.DeliveryCustom || !inv.RemoteAllowed || inv.Status != bridge.StatusSending {
+			t.Errorf("invitation %d: %+v, want the request's guest, language, delivery and remote access on lock %d, sending", i, inv, want)
+		}
+		if !inv.Access.Equal(access) {
+			t.Errorf("invitation %d: access %+v, want %+v", i, inv.Access, access)
+		}
+		if got := decode[bridge.Invitation](t, do(t, h, "GET", "/api/v1/invitations/"+string(inv.ID), "")); got.History[0].Event != bridge.EventCreated || got.History[0].Actor != "web" {
+			t.Errorf("invitation %d: history %+v, want created by the web", i, got.History)
+		}
 	}
-	gotReq.Access, want.Access = bridge.Access{}, bridge.Access{}
-	if !reflect.DeepEqual(gotReq, want) {
-		t.Errorf("request %+v, want %+v", gotReq, want)
+	auths := len(rb.sim.Auths())
+	again := do(t, h, "POST", "/api/v1/invitations", goodCreate)
+	if got := decode[struct{ Invitations []bridge.Invitation }](t, again).Invitations; again.Code != 201 ||
+		!reflect.DeepEqual(ids(got), ids(created)) || len(rb.sim.Auths()) != auths {
+		t.Errorf("the same request_id again: %d %v, %d authorizations; want the first invitations and nothing new", again.Code, ids(got), len(rb.sim.Auths()))
 	}
 
 	t.Run("defaults and bitmask", func(t *testing.T) {
-		rec := do(t, s.Handler(), "POST", "/api/v1/invitations", `{"email":"x@example.org","name":"X","smartlock_ids":[11],"allowed_weekdays":127}`)
+		rec := do(t, h, "POST", "/api/v1/invitations", `{"email":"x@example.org","name":"X","smartlock_ids":[11],"allowed_weekdays":127}`)
 		if rec.Code != 201 {
 			t.Fatalf("status %d: %s", rec.Code, rec.Body)
 		}
-		if f.lastCreate.Delivery != bridge.DeliveryNuki || f.lastCreate.Access.WeekDays != 127 {
-			t.Errorf("request %+v, want nuki delivery and every weekday", f.lastCreate)
+		inv := decode[struct{ Invitations []bridge.Invitation }](t, rec).Invitations[0]
+		if inv.Delivery != bridge.DeliveryNuki || inv.Language != "en" || inv.Access.WeekDays != 127 || inv.RemoteAllowed {
+			t.Errorf("invitation %+v, want nuki delivery, English, every weekday, no remote access", inv)
 		}
+	})
+	t.Run("an open invitation of the guest", func(t *testing.T) {
+		wantProblem(t, do(t, h, "POST", "/api/v1/invitations", `{"email":"x@example.org","name":"X","smartlock_ids":[11]}`),
+			409, "X already has an invitation to Front door")
+	})
+	t.Run("custom delivery needs the Advanced API", func(t *testing.T) {
+		s, _ := newRealServer(t, bridge.Options{}, nil)
+		wantProblem(t, do(t, s.Handler(), "POST", "/api/v1/invitations", `{"email":"x@example.org","name":"X","smartlock_ids":[11],"delivery":"custom"}`),
+			403, "custom delivery needs the Nuki Advanced API")
 	})
 }
 
 func TestCreateRefusesBadBodies(t *testing.T) {
-	s, _ := newTestServer(t, nil)
+	s, rb := newRealServer(t, bridge.Options{}, nil)
+	rb.sim.ResetCalls()
 	tests := []struct {
 		name, body string
 		status     int
@@ -244,7 +282,7 @@ func TestCreateRefusesBadBodies(t *testing.T) {
 		{"weekday type", `{"email":"g@example.com","smartlock_ids":[11],"allowed_weekdays":"mon"}`, 400, `allowed_weekdays must be a list such as ["mon","tue"]`},
 		{"clock", `{"email":"g@example.com","smartlock_ids":[11],"allowed_from_time":"8:30"}`, 400, `allowed_from_time "8:30" must be a time of day as HH:MM`},
 		{"clock order", `{"email":"g@example.com","smartlock_ids":[11],"allowed_from_time":"18:00","allowed_until_time":"08:00"}`, 400, "later in the day"},
-		{"unknown lock (service)", `{"email":"g@example.com","name":"G","smartlock_ids":[99]}`, 400, "no lock 99"},
+		{"unknown lock", `{"email":"g@example.com","name":"G","smartlock_ids":[99]}`, 400, "lock 99 is not in the Nuki Web account"},
 		{"too large", `{"email":"g@example.com","name":"` + strings.Repeat("x", 70<<10) + `","smartlock_ids":[11]}`, 413, "at most 64 KiB"},
 	}
 	for _, tt := range tests {
@@ -259,113 +297,149 @@ func TestCreateRefusesBadBodies(t *testing.T) {
 		s.Handler().ServeHTTP(rec, req)
 		wantProblem(t, rec, 415, "application/json")
 	})
+	if n := len(rb.svc.Invitations(bridge.Filter{})); n != 0 || rb.sim.Calls() != 0 {
+		t.Errorf("refused creates made %d invitations and %d calls to Nuki Web", n, rb.sim.Calls())
+	}
+}
+
+// lastEntry is the latest entry of an invitation's history.
+func lastEntry(t *testing.T, h http.Handler, id bridge.InviteID) bridge.HistoryEntry {
+	t.Helper()
+	inv := decode[bridge.Invitation](t, do(t, h, "GET", "/api/v1/invitations/"+string(id), ""))
+	return inv.History[len(inv.History)-1]
 }
 
 func TestActions(t *testing.T) {
-	s, f := newTestServer(t, nil)
-	seed(f)
-	f.codes["11-1"] = "987654321"
+	s, rb := newRealServer(t, bridge.Options{AdvancedAPI: true, ExposeCodes: true}, nil)
+	g := seedGuests(rb)
 	h := s.Handler()
 
-	rec := do(t, h, "POST", "/api/v1/invitations/11-1/resend", "")
-	if rec.Code != 200 || decode[bridge.Invitation](t, rec).ResendCount != 1 {
+	rec := do(t, h, "POST", "/api/v1/invitations/"+string(g.alice)+"/resend", "")
+	if inv := decode[bridge.Invitation](t, rec); rec.Code != 200 || inv.ResendCount != 1 || inv.Status != bridge.StatusSending || inv.Delivery != bridge.DeliveryNuki {
 		t.Fatalf("resend: %d %s", rec.Code, rec.Body)
 	}
-	if f.lastResend != (bridge.ResendOptions{Actor: "web"}) {
-		t.Errorf("resend options %+v", f.lastResend)
+	rec = do(t, h, "POST", "/api/v1/invitations/"+string(g.carol)+"/resend", `{"delivery":"custom"}`)
+	if rec.Code != 200 || decode[bridge.Invitation](t, rec).Delivery != bridge.DeliveryCustom {
+		t.Fatalf("resend with delivery: %d %s", rec.Code, rec.Body)
 	}
-	rec = do(t, h, "POST", "/api/v1/invitations/11-3/resend", `{"delivery":"custom"}`)
-	if rec.Code != 200 || f.lastResend.Delivery != bridge.DeliveryCustom {
-		t.Fatalf("resend with delivery: %d %s, options %+v", rec.Code, rec.Body, f.lastResend)
-	}
-	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/11-1/resend", `{"delivery":"pigeon"}`), 400, `delivery must be "nuki" or "custom"`)
-	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/11-1/resend", `{"channel":"nuki"}`), 400, `unknown field "channel"`)
-	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/22-2/resend", ""), 409, "the invitation is accepted")
-	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/22-2/resend", `{"force":"yes"}`), 400, "force must be true or false")
-	rec = do(t, h, "POST", "/api/v1/invitations/22-2/resend", `{"force":true}`)
-	if rec.Code != 200 || decode[bridge.Invitation](t, rec).Status != bridge.StatusSending ||
-		f.lastResend != (bridge.ResendOptions{Force: true, Actor: "web"}) {
-		t.Fatalf("forced resend of an accepted invitation: %d %s, options %+v", rec.Code, rec.Body, f.lastResend)
+	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/"+string(g.alice)+"/resend", ""), 409, "a new re-send is possible in")
+	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/"+string(g.alice)+"/resend", `{"delivery":"pigeon"}`), 400, `delivery must be "nuki" or "custom"`)
+	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/"+string(g.alice)+"/resend", `{"channel":"nuki"}`), 400, `unknown field "channel"`)
+	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/"+string(g.bob)+"/resend", ""), 409, "Bob accepted this invitation")
+	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/"+string(g.bob)+"/resend", `{"force":"yes"}`), 400, "force must be true or false")
+	rec = do(t, h, "POST", "/api/v1/invitations/"+string(g.bob)+"/resend", `{"force":true}`)
+	if rec.Code != 200 || decode[bridge.Invitation](t, rec).Status != bridge.StatusSending {
+		t.Fatalf("forced resend of an accepted invitation: %d %s", rec.Code, rec.Body)
 	}
 	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/22-9/resend", ""), 404, "no invitation 22-9")
 
-	rec = do(t, h, "POST", "/api/v1/invitations/22-2/revoke", "")
+	rec = do(t, h, "POST", "/api/v1/invitations/"+string(g.bob)+"/revoke", "")
 	if rec.Code != 200 || decode[bridge.Invitation](t, rec).Status != bridge.StatusRevoked {
 		t.Fatalf("revoke: %d %s", rec.Code, rec.Body)
 	}
+	if e := lastEntry(t, h, g.bob); e.Event != bridge.EventRevoked || e.Actor != "web" {
+		t.Errorf("history ends with %+v, want revoked by the web", e)
+	}
+	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/"+string(g.bob)+"/revoke", ""), 409, "was revoked on")
 	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/x-1/revoke", ""), 400, "is not an invitation id")
 
-	rec = do(t, h, "POST", "/api/v1/invitations/11-1/code", "")
+	// Carol's custom re-send: Nuki's webhook brings the code.
+	for deadline := time.Now().Add(10 * time.Second); !decode[bridge.Invitation](t, do(t, h, "GET", "/api/v1/invitations/"+string(g.carol), "")).HasCode; {
+		if time.Now().After(deadline) {
+			t.Fatal("no code arrived for Carol's custom re-send")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	rec = do(t, h, "POST", "/api/v1/invitations/"+string(g.carol)+"/code", "")
 	if rec.Code != 200 {
 		t.Fatalf("code: %d %s", rec.Code, rec.Body)
 	}
-	if c := decode[map[string]any](t, rec); c["code"] != "987654321" || c["invite_id"] != "11-1" {
-		t.Errorf("code answer %v", c)
+	if c := decode[map[string]any](t, rec); !regexp.MustCompile(`^[0-9]{9}$`).MatchString(c["code"].(string)) || c["invite_id"] != string(g.carol) {
+		t.Errorf("code answer %v, want Carol's 9-digit code", c)
 	}
-	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/22-2/code", ""), 404, "no code stored")
-	f.fail["RevealCode"] = fmt.Errorf("%w: set EXPOSE_CODES to reveal invite codes", bridge.ErrDisabled)
-	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/11-1/code", ""), 403, "set EXPOSE_CODES")
-
-	rec = do(t, h, "POST", "/api/v1/sync", "")
-	if rec.Code != http.StatusAccepted || f.syncs != 1 || decode[bridge.SyncState](t, rec).Status != bridge.SyncOK {
-		t.Fatalf("sync: %d %s after %d sync requests", rec.Code, rec.Body, f.syncs)
+	if e := lastEntry(t, h, g.carol); e.Event != bridge.EventCodeRevealed || e.Actor != "web" {
+		t.Errorf("history ends with %+v, want the reveal by the web", e)
 	}
-	wantProblem(t, do(t, h, "POST", "/api/v1/sync/confirm", ""), 409, "no sync is held")
-	f.mu.Lock()
-	f.state.Status = bridge.SyncHeld
-	f.mu.Unlock()
-	if rec := do(t, h, "POST", "/api/v1/sync/confirm", ""); rec.Code != http.StatusAccepted || f.confirmed != 1 {
-		t.Errorf("confirming a held sync: %d %s, %d confirmations", rec.Code, rec.Body, f.confirmed)
-	}
-	f.mu.Lock()
-	f.state.Status = bridge.SyncOK
-	f.mu.Unlock()
+	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/"+string(g.alice)+"/code", ""), 404, "Nuki emails the code itself")
 
 	rec = do(t, h, "GET", "/api/v1/locks", "")
-	if got := decode[struct{ Locks []bridge.Lock }](t, rec); rec.Code != 200 || len(got.Locks) != 2 || got.Locks[1].Name != "Garden gate" {
+	if got := decode[struct{ Locks []bridge.Lock }](t, rec); rec.Code != 200 || !reflect.DeepEqual(got.Locks, []bridge.Lock{frontDoor, gardenGate}) {
 		t.Errorf("locks: %d %s", rec.Code, rec.Body)
 	}
 	rec = do(t, h, "GET", "/api/v1/state", "")
-	if st := decode[bridge.SyncState](t, rec); rec.Code != 200 || st.Counts[bridge.StatusRevoked] != 1 || st.LastSync.IsZero() {
+	if st := decode[bridge.SyncState](t, rec); rec.Code != 200 || st.Counts[bridge.StatusRevoked] != 1 || st.LastSync.IsZero() || st.Status != bridge.SyncOK {
 		t.Errorf("state: %d %s", rec.Code, rec.Body)
 	}
 	wantProblem(t, do(t, h, "GET", "/api/v1/nothing", ""), 404, "nothing is served at GET /api/v1/nothing")
-	if rec := do(t, h, "DELETE", "/api/v1/invitations/11-1", ""); rec.Code != http.StatusMethodNotAllowed {
-		t.Errorf("DELETE: status %d, want 405", rec.Code)
+	rec = do(t, h, "DELETE", "/api/v1/invitations/11-1", "")
+	wantProblem(t, rec, http.StatusMethodNotAllowed, "DELETE is not allowed on /api/v1/invitations/11-1")
+	if allow := rec.Header().Get("Allow"); !strings.Contains(allow, "GET") {
+		t.Errorf("Allow %q", allow)
+	}
+}
+
+// TestConfirmHeldSync: a sync that would revoke most invitations at once is
+// held until confirmed, and POST /api/v1/sync/confirm confirms it.
+func TestConfirmHeldSync(t *testing.T) {
+	s, rb := newRealServer(t, bridge.Options{}, nil)
+	h := s.Handler()
+	wantProblem(t, do(t, h, "POST", "/api/v1/sync/confirm", ""), 409, "no sync is held")
+	for _, name := range []string{"Ann", "Ben", "Cid", "Dan", "Eve"} {
+		rb.guest(name, strings.ToLower(name)+"@example.com", frontDoor)
+	}
+	rb.sync()
+	for _, a := range rb.sim.Auths() {
+		if err := rb.client.DeleteAuth(context.Background(), a.SmartlockID, a.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rb.sync()
+	rb.sync()
+	if st := decode[bridge.SyncState](t, do(t, h, "GET", "/api/v1/state", "")); st.Status != bridge.SyncHeld {
+		t.Fatalf("state %+v, want the sync held", st)
+	}
+	if rec := do(t, h, "POST", "/api/v1/sync/confirm", ""); rec.Code != http.StatusAccepted {
+		t.Fatalf("confirm: %d %s", rec.Code, rec.Body)
+	}
+	rb.sync()
+	if open := rb.svc.Invitations(bridge.Filter{Statuses: bridge.OpenStatuses}); len(open) != 0 {
+		t.Errorf("after the confirmed sync %d invitations are open, want every one revoked", len(open))
 	}
 }
 
 func TestErrorsBecomeProblems(t *testing.T) {
-	const token = "nuki-token-must-stay-hidden"
 	tests := []struct {
 		name       string
-		err        error
+		fault      *nukisim.Fault
+		breakStore bool
 		status     int
 		typ        string
 		detail     string
 		retryAfter string
 	}{
-		{"not found", fmt.Errorf("%w: lock 7", bridge.ErrNotFound), 404, "not-found", "lock 7", ""},
-		{"invalid", fmt.Errorf("%w: name is too long", bridge.ErrInvalid), 400, "invalid-request", "name is too long", ""},
-		{"conflict", fmt.Errorf("%w: re-sent 2 min ago; wait 8 min", bridge.ErrConflict), 409, "conflict", "wait 8 min", ""},
-		{"disabled", fmt.Errorf("%w: SMTP is not configured", bridge.ErrDisabled), 403, "disabled", "SMTP is not configured", ""},
-		{"nuki unauthorized", fmt.Errorf("sync: %w", &bridge.NukiError{Kind: bridge.ErrNukiUnauthorized, Op: "GET /smartlock", Status: 401}),
-			502, "nuki-unauthorized", "the Nuki API token was refused", ""},
-		{"nuki rate limited", &bridge.NukiError{Kind: bridge.ErrNukiRateLimited, Status: 429, RetryAfter: 90 * time.Second},
-			503, "nuki-rate-limited", "try again in 1m30s", "90"},
-		{"nuki rate limited without hint", &bridge.NukiError{Kind: bridge.ErrNukiRateLimited, Status: 429},
-			503, "nuki-rate-limited", "try again in 1m0s", "60"},
-		{"nuki unavailable", &bridge.NukiError{Kind: bridge.ErrNukiUnavailable, Op: "GET /smartlock", Err: errors.New("dial tcp: i/o timeout " + token)},
-			503, "nuki-unavailable", "Nuki Web is unreachable", ""},
-		{"nuki rejected", &bridge.NukiError{Kind: bridge.ErrNukiRejected, Status: 422, Description: "name too long"},
-			502, "nuki-rejected", "Nuki Web rejected the request: name too long", ""},
-		{"unknown", errors.New("bolt: disk full near " + token), 500, "internal", "the log has the details", ""},
+		{name: "nuki unauthorized", fault: &nukisim.Fault{Method: "DELETE", Status: 401},
+			status: 502, typ: "nuki-unauthorized", detail: "the Nuki API token was refused"},
+		{name: "nuki rate limited", fault: &nukisim.Fault{Method: "DELETE", Status: 429, RetryAfter: "90"},
+			status: 503, typ: "nuki-rate-limited", detail: "try again in 1m30s", retryAfter: "90"},
+		{name: "nuki rate limited without hint", fault: &nukisim.Fault{Method: "DELETE", Status: 429},
+			status: 503, typ: "nuki-rate-limited", detail: "try again in 1m0s", retryAfter: "60"},
+		{name: "nuki unavailable", fault: &nukisim.Fault{Method: "DELETE", Status: 503},
+			status: 503, typ: "nuki-unavailable", detail: "Nuki Web is unreachable"},
+		{name: "nuki rejected", fault: &nukisim.Fault{Method: "DELETE", Status: 422},
+			status: 502, typ: "nuki-rejected", detail: "Nuki Web rejected the request: Injected fault"},
+		{name: "store broken", breakStore: true, status: 500, typ: "internal", detail: "the log has the details"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, f := newTestServer(t, nil)
-			f.fail["Revoke"] = tt.err
-			rec := do(t, s.Handler(), "POST", "/api/v1/invitations/11-1/revoke", "")
+			s, rb := newRealServer(t, bridge.Options{}, nil)
+			g := seedGuests(rb)
+			if tt.fault != nil {
+				rb.sim.InjectFault(*tt.fault)
+			}
+			if tt.breakStore {
+				rb.db.Close()
+			}
+			rec := do(t, s.Handler(), "POST", "/api/v1/invitations/"+string(g.alice)+"/revoke", "")
 			p := wantProblem(t, rec, tt.status, tt.detail)
 			if p.Type != "urn:nuki-invites:problem:"+tt.typ {
 				t.Errorf("type %q, want …%s", p.Type, tt.typ)
@@ -373,15 +447,15 @@ func TestErrorsBecomeProblems(t *testing.T) {
 			if got := rec.Header().Get("Retry-After"); got != tt.retryAfter {
 				t.Errorf("Retry-After %q, want %q", got, tt.retryAfter)
 			}
-			if strings.Contains(rec.Body.String(), token) {
-				t.Errorf("the problem shows a secret: %s", rec.Body)
+			if body := rec.Body.String(); strings.Contains(body, "sim-token") || strings.Contains(body, "/smartlock") || strings.Contains(body, "bolt") {
+				t.Errorf("the problem shows more than it should: %s", body)
 			}
 		})
 	}
 }
 
 func TestHealthz(t *testing.T) {
-	s, _ := newTestServer(t, func(o *web.Options) { o.APIToken = "secret"; o.TrustedProxy = "" })
+	s, _ := newRealServer(t, bridge.Options{}, func(o *web.Options) { o.APIToken = "secret" })
 	rec := do(t, s.Handler(), "GET", "/healthz", "")
 	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"status":"ok"}` {
 		t.Errorf("healthz: %d %s", rec.Code, rec.Body)
@@ -390,21 +464,33 @@ func TestHealthz(t *testing.T) {
 
 func TestBackup(t *testing.T) {
 	t.Run("not offered", func(t *testing.T) {
-		s, _ := newTestServer(t, nil)
+		s, _ := newRealServer(t, bridge.Options{}, nil)
 		wantProblem(t, do(t, s.Handler(), "GET", "/api/v1/backup", ""), 403, "offers no backups")
 	})
 	t.Run("download", func(t *testing.T) {
-		s, _ := newTestServer(t, func(o *web.Options) {
-			o.Backup = func(path string) error { return os.WriteFile(path, []byte("bolt file"), 0o600) }
-		})
+		rb := newRealBridge(t, bridge.Options{})
+		seedGuests(rb)
+		s := rb.server(func(o *web.Options) { o.Backup = rb.db.BackupFile })
 		rec := do(t, s.Handler(), "GET", "/api/v1/backup", "")
-		if rec.Code != 200 || rec.Body.String() != "bolt file" ||
-			rec.Header().Get("Content-Disposition") != `attachment; filename="nuki-invites-20260504-120000.db"` {
-			t.Errorf("backup: %d %q %q", rec.Code, rec.Header().Get("Content-Disposition"), rec.Body)
+		if rec.Code != 200 || rec.Header().Get("Content-Disposition") != `attachment; filename="nuki-invites-20260504-120000.db"` {
+			t.Fatalf("backup: %d %q", rec.Code, rec.Header().Get("Content-Disposition"))
+		}
+		path := filepath.Join(t.TempDir(), "restored.db")
+		if err := os.WriteFile(path, rec.Body.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		restored, err := bolt.Open(path, bolt.Options{})
+		if err != nil {
+			t.Fatalf("the download is no database: %v", err)
+		}
+		defer restored.Close()
+		st, err := restored.Load(context.Background())
+		if err != nil || len(st.Invitations) != 3 {
+			t.Errorf("the backup holds %d invitations (%v), want 3", len(st.Invitations), err)
 		}
 	})
 	t.Run("failure", func(t *testing.T) {
-		s, _ := newTestServer(t, func(o *web.Options) {
+		s, _ := newRealServer(t, bridge.Options{}, func(o *web.Options) {
 			o.Backup = func(path string) error { return errors.New("disk full") }
 		})
 		p := wantProblem(t, do(t, s.Handler(), "GET", "/api/v1/backup", ""), 500, "the log has the details")

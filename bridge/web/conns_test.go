@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nuki-invites/nuki-invites/bridge"
 	"github.com/nuki-invites/nuki-invites/bridge/web"
 )
 
@@ -47,7 +48,7 @@ func (c *countedConn) Close() error {
 // returns its address.
 func runServer(t *testing.T, ln net.Listener, tweak func(*web.Options)) string {
 	t.Helper()
-	s, _ := newTestServer(t, func(o *web.Options) {
+	s, _ := newRealServer(t, bridge.Options{}, func(o *web.Options) {
 		o.Listener = ln
 		if tweak != nil {
 			tweak(o)

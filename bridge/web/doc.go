@@ -28,6 +28,13 @@
 // Invitations are served as a view with the documented fields only; the
 // bookkeeping the store keeps for the core is never shown.
 //
+// POST /api/v1/invitations/bulk creates invitations for many guests, one
+// create per row, or with dry_run only checks them (Service.CheckCreate);
+// GET /api/v1/invitations.csv exports the list as CSV, with no cell a
+// spreadsheet would run as a formula. A create that Nuki Web refused for
+// some locks is answered with the problem and the invitations it made, as
+// the MQTT create answers with their ids.
+//
 // Errors are answered as application/problem+json (RFC 9457) with a message
 // meant for people; no secret ever appears in one.
 package web

@@ -72,8 +72,8 @@ func next(t *testing.T, events <-chan sse) sse {
 }
 
 func TestEventStream(t *testing.T) {
-	s, f := newTestServer(t, nil)
-	seed(f)
+	s, rb := newRealServer(t, bridge.Options{}, nil)
+	g := seedGuests(rb)
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close) // after the streams are cancelled (cleanups run last-in first-out)
 
@@ -84,35 +84,41 @@ func TestEventStream(t *testing.T) {
 		t.Fatalf("first event %+v, want the sync state", first)
 	}
 
-	if rec := do(t, s.Handler(), "POST", "/api/v1/invitations/11-1/revoke", ""); rec.Code != 200 {
+	if rec := do(t, s.Handler(), "POST", "/api/v1/invitations/"+string(g.alice)+"/revoke", ""); rec.Code != 200 {
 		t.Fatalf("revoke: %d", rec.Code)
 	}
 	ev := next(t, events)
 	var inv bridge.Invitation
-	if err := json.Unmarshal([]byte(ev.data), &inv); ev.event != "invitation" || err != nil || inv.ID != "11-1" || inv.Status != bridge.StatusRevoked {
-		t.Fatalf("event %+v, want invitation 11-1 revoked", ev)
+	if err := json.Unmarshal([]byte(ev.data), &inv); ev.event != "invitation" || err != nil || inv.ID != g.alice || inv.Status != bridge.StatusRevoked {
+		t.Fatalf("event %+v, want invitation %s revoked", ev, g.alice)
 	}
 	if inv.History != nil {
 		t.Error("the event carries the history")
 	}
 
+	for ev.event != "state" { // the revoke's own state
+		ev = next(t, events)
+	}
 	if rec := do(t, s.Handler(), "POST", "/api/v1/sync", ""); rec.Code != http.StatusAccepted {
 		t.Fatalf("sync: %d", rec.Code)
 	}
-	if ev := next(t, events); ev.event != "state" {
-		t.Fatalf("event %+v after a sync, want state", ev)
+	rb.sync() // as the Service's loop does when asked
+	for ev = next(t, events); ev.event == "invitation"; ev = next(t, events) {
+	}
+	if err := json.Unmarshal([]byte(ev.data), &st); ev.event != "state" || err != nil || st.LastSync.IsZero() {
+		t.Fatalf("event %+v after a sync, want the state", ev)
 	}
 }
 
 // A client that does not read must never hold up the Service: the hub keeps
 // the latest state of each invitation and, past its limit, asks for a reload.
 func TestEventStreamNeverBlocksTheService(t *testing.T) {
-	s, f := newTestServer(t, nil)
+	s, rb := newRealServer(t, bridge.Options{}, nil)
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close) // after the streams are cancelled (cleanups run last-in first-out)
 	events := openStream(t, ts.URL)
 	next(t, events) // the first state: the hub has subscribed
-	subs := f.subscribers()
+	subs := rb.watched.subscribers()
 	if len(subs) != 1 {
 		t.Fatalf("%d subscribers, want 1 while a stream is open", len(subs))
 	}
@@ -139,7 +145,7 @@ func TestEventStreamNeverBlocksTheService(t *testing.T) {
 }
 
 func TestEventStreamUnsubscribesWhenLastClientLeaves(t *testing.T) {
-	s, f := newTestServer(t, nil)
+	s, rb := newRealServer(t, bridge.Options{}, nil)
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close) // after the streams are cancelled (cleanups run last-in first-out)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -149,13 +155,13 @@ func TestEventStreamUnsubscribesWhenLastClientLeaves(t *testing.T) {
 		t.Fatal(err)
 	}
 	bufio.NewReader(res.Body).ReadString('\n')
-	if n := len(f.subscribers()); n != 1 {
+	if n := len(rb.watched.subscribers()); n != 1 {
 		t.Fatalf("%d subscribers with one stream open, want 1", n)
 	}
 	cancel()
 	res.Body.Close()
 	deadline := time.Now().Add(10 * time.Second)
-	for len(f.subscribers()) != 0 {
+	for len(rb.watched.subscribers()) != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("still subscribed 10s after the only stream closed")
 		}
@@ -168,7 +174,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _ := newTestServer(t, func(o *web.Options) { o.Listener = ln; o.ShutdownTimeout = 5 * time.Second })
+	s, _ := newRealServer(t, bridge.Options{}, func(o *web.Options) { o.Listener = ln; o.ShutdownTimeout = 5 * time.Second })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 1)
@@ -215,7 +221,7 @@ func TestRunReportsListenErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	s, _ := newTestServer(t, func(o *web.Options) { o.Addr = ln.Addr().String() })
+	s, _ := newRealServer(t, bridge.Options{}, func(o *web.Options) { o.Addr = ln.Addr().String() })
 	err = s.Run(context.Background())
 	var opErr *net.OpError
 	if !errors.As(err, &opErr) || !strings.Contains(err.Error(), fmt.Sprint("listen on ", ln.Addr())) {

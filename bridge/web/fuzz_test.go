@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/nuki-invites/nuki-invites/bridge"
 )
 
 // FuzzCreateBody posts any body to the create route: the server never
@@ -20,7 +22,7 @@ func FuzzCreateBody(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		s, _ := newTestServer(t, nil)
+		s, _ := newRealServer(t, bridge.Options{}, nil)
 		rec := do(t, s.Handler(), http.MethodPost, "/api/v1/invitations", string(body))
 		if rec.Code >= 500 {
 			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body)

@@ -6,14 +6,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nuki-invites/nuki-invites/bridge"
 	"github.com/nuki-invites/nuki-invites/bridge/web"
 )
 
 // newHostServer is a server as the daemon builds it by default: loopback,
 // no token, no names configured.
-func newHostServer(t *testing.T, tweak func(*web.Options)) (*web.Server, *fakeService) {
+func newHostServer(t *testing.T, tweak func(*web.Options)) (*web.Server, *realBridge) {
 	t.Helper()
-	return newTestServer(t, func(o *web.Options) {
+	return newRealServer(t, bridge.Options{}, func(o *web.Options) {
 		o.AllowedHosts = nil
 		o.Backup = func(path string) error { return os.WriteFile(path, []byte("bolt file"), 0o600) }
 		o.Extra = map[string]http.Handler{"POST /webhook/nuki": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -28,14 +29,16 @@ func newHostServer(t *testing.T, tweak func(*web.Options)) (*web.Server, *fakeSe
 // A page whose name rebinds to 127.0.0.1 sends its own name as Host and as
 // Origin; the server must not answer it.
 func TestRebindingPageIsRefused(t *testing.T) {
-	s, f := newHostServer(t, nil)
-	seed(f)
+	s, rb := newHostServer(t, nil)
+	g := seedGuests(rb)
+	rb.sim.ResetCalls()
 	h := s.Handler()
 	const rebound = "rebind.example:8099"
 	browser := []string{"Host", rebound, "Origin", "http://" + rebound, "Sec-Fetch-Site", "same-origin"}
 	steps := []struct{ method, target, body string }{
 		{"POST", "/api/v1/invitations", `{"email":"g@example.com","name":"G","smartlock_ids":[11]}`},
-		{"POST", "/api/v1/invitations/11-1/code", ""},
+		{"POST", "/api/v1/invitations/" + string(g.alice) + "/code", ""},
+		{"POST", "/api/v1/invitations/" + string(g.alice) + "/revoke", ""},
 		{"GET", "/api/v1/backup", ""},
 		{"GET", "/api/v1/invitations", ""},
 		{"GET", "/api/v1/events", ""},
@@ -51,8 +54,8 @@ func TestRebindingPageIsRefused(t *testing.T) {
 			}
 		})
 	}
-	if f.creates != 0 || f.lastActor != "" {
-		t.Errorf("the Service was asked: %d creates, actor %q", f.creates, f.lastActor)
+	if n := len(rb.svc.Invitations(bridge.Filter{})); n != 3 || rb.sim.Calls() != 0 {
+		t.Errorf("the Service was asked: %d invitations, %d calls to Nuki Web", n, rb.sim.Calls())
 	}
 	t.Run("long host name is clipped", func(t *testing.T) {
 		p := wantProblem(t, do(t, h, "GET", "/", "", "Host", strings.Repeat("a", 500)+".example"), 421, "…")
@@ -101,7 +104,7 @@ func TestHostNamesAnswered(t *testing.T) {
 		})
 	}
 	t.Run("bad configured name", func(t *testing.T) {
-		if _, err := web.New(web.Options{Service: newFake(), AllowedHosts: []string{"http://nuki.lan/"}}); err == nil {
+		if _, err := web.New(web.Options{Service: newRealBridge(t, bridge.Options{}).svc, AllowedHosts: []string{"http://nuki.lan/"}}); err == nil {
 			t.Error("an allowed host with a scheme and path was accepted")
 		}
 	})
@@ -123,7 +126,7 @@ func TestCrossOriginWritesAreRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, f := newHostServer(t, nil)
+			s, rb := newHostServer(t, nil)
 			target := "/api/v1/sync"
 			if tt.method == "GET" {
 				target = "/api/v1/state"
@@ -135,13 +138,16 @@ func TestCrossOriginWritesAreRefused(t *testing.T) {
 			rec := do(t, s.Handler(), tt.method, target, "", hdr...)
 			if tt.status == 403 {
 				wantProblem(t, rec, 403, "cross-origin requests may not change anything")
-				if f.syncs != 0 {
+				if rb.watched.syncRequests.Load() != 0 {
 					t.Error("the refused request asked for a sync")
 				}
 				return
 			}
 			if rec.Code != tt.status {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tt.status, rec.Body)
+			}
+			if tt.method == "POST" && rb.watched.syncRequests.Load() != 1 {
+				t.Errorf("%d requests for a sync, want the one asked for", rb.watched.syncRequests.Load())
 			}
 		})
 	}

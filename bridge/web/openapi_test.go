@@ -18,8 +18,8 @@ import (
 // every route is documented with its method, every documented operation is
 // served, and every $ref resolves.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
-	s, f := newTestServer(t, nil)
-	seed(f)
+	s, rb := newRealServer(t, bridge.Options{}, nil)
+	g := seedGuests(rb)
 	rec := do(t, s.Handler(), "GET", "/api/v1/openapi.json", "")
 	if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json" {
 		t.Fatalf("openapi.json: %d %s", rec.Code, rec.Header().Get("Content-Type"))
@@ -62,7 +62,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 		// Call it with example ids; anything but 404/405 from the mux shows
 		// the path is routed.
-		target := strings.NewReplacer("{id}", "11-1", "{file}", "app.js").Replace(op[1])
+		target := strings.NewReplacer("{id}", string(g.alice), "{file}", "app.js").Replace(op[1])
 		req := httptest.NewRequest(op[0], target, nil)
 		ctx, cancel := context.WithCancel(req.Context())
 		cancel() // the event stream ends at once
@@ -116,9 +116,27 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // TestOpenAPIDescribesWhatIsServed holds the schemas and the answers
 // together: an invitation with every field set serves exactly the
 // properties Invitation documents, the history's events are documented and
-// the signals are the core's.
+// the signals are the core's. A revoked invitation shows no expiry, so it
+// takes two: one with every field set, and a failed one.
 func TestOpenAPIDescribesWhatIsServed(t *testing.T) {
-	s, f := newTestServer(t, nil)
+	rb := newRealBridge(t, bridge.Options{})
+	at := fakeNow.Add(-time.Hour)
+	// Stored as a restored backup would hold them: every field set, the
+	// core's bookkeeping too.
+	failed := bridge.Invitation{SmartlockID: 11, AccountUserID: 5, Name: "Failed", Email: "failed@example.com",
+		LockName: "Front door", Delivery: bridge.DeliveryNuki, Send: 1, SentAt: at, ConfirmedAt: at,
+		ExpiresAt: fakeNow.Add(time.Hour), FailedAt: at, LastError: "the lock is offline"}
+	full := bridge.Invitation{SmartlockID: 11, AccountUserID: 4, Name: "Full", Email: "full@example.com", Language: "de",
+		LockName: "Front door", AuthID: "a1", Delivery: bridge.DeliveryCustom, Adopted: true, RemoteAllowed: true,
+		Access: bridge.Access{WeekDays: 64}, Send: 2, SentAt: at, ConfirmedAt: at, ExpiresAt: fakeNow.Add(time.Hour),
+		LastUsedAt: at, AcceptedAt: at, AcceptedSignal: bridge.SignalActivityLog, RevokedAt: at, FailedAt: at,
+		LastError: "x", ResendCount: 1, LastResendAt: at, AutoResends: 1, HasCode: true,
+		History: []bridge.HistoryEntry{{At: at, Event: bridge.EventUsed}},
+		// Bookkeeping of the core, never served:
+		ResendUnconfirmed: true, BaseAppID: 7, RequestID: "req", Replacing: true, Attempts: 2, PrevAuthID: "a0",
+		DeleteRequestedAt: at, Deleting: []string{"a0"}, CheckRequestedAt: at, Reminded: 1, Mailed: 1, AutoResentSend: 1}
+	rb.store(failed, full)
+	s := rb.server(nil)
 	rec := do(t, s.Handler(), "GET", "/api/v1/openapi.json", "")
 	var doc struct {
 		Components struct {
@@ -134,17 +152,19 @@ func TestOpenAPIDescribesWhatIsServed(t *testing.T) {
 	}
 	schemas := doc.Components.Schemas
 
-	at := fakeNow.Add(-time.Hour)
-	f.add(bridge.Invitation{SmartlockID: 11, AccountUserID: 4, Name: "Full", Email: "full@example.com", Language: "de",
-		AuthID: "a1", Delivery: bridge.DeliveryCustom, Adopted: true, RemoteAllowed: true, Access: bridge.Access{WeekDays: 64},
-		Send: 2, SentAt: at, ConfirmedAt: at, ExpiresAt: fakeNow.Add(time.Hour), LastUsedAt: at,
-		AcceptedAt: at, AcceptedSignal: bridge.SignalActivityLog, RevokedAt: at, FailedAt: at, LastError: "x",
-		ResendCount: 1, LastResendAt: at, AutoResends: 1, HasCode: true, Status: bridge.StatusFailed,
-		History: []bridge.HistoryEntry{{At: at, Event: bridge.EventUsed}},
-		// Bookkeeping of the core, never served:
-		ResendUnconfirmed: true, BaseAppID: 7, RequestID: "req", Replacing: true, Attempts: 2, PrevAuthID: "a0",
-		DeleteRequestedAt: at, Deleting: []string{"a0"}, CheckRequestedAt: at, Reminded: 1, Mailed: 1, AutoResentSend: 1})
 	served := decode[map[string]any](t, do(t, s.Handler(), "GET", "/api/v1/invitations/11-4", ""))
+	if served["status"] != "revoked" {
+		t.Fatalf("the invitation with every field is %v, want revoked", served["status"])
+	}
+	other := decode[map[string]any](t, do(t, s.Handler(), "GET", "/api/v1/invitations/11-5", ""))
+	if other["status"] != "failed" {
+		t.Fatalf("the failed invitation is %v", other["status"])
+	}
+	for k, v := range other {
+		if _, ok := served[k]; !ok {
+			served[k] = v
+		}
+	}
 	documented := schemas["Invitation"].Properties
 	for k := range served {
 		if _, ok := documented[k]; !ok {
@@ -153,7 +173,7 @@ func TestOpenAPIDescribesWhatIsServed(t *testing.T) {
 	}
 	for k := range documented {
 		if _, ok := served[k]; !ok {
-			t.Errorf("Invitation documents %q, which an invitation with every field set does not serve", k)
+			t.Errorf("Invitation documents %q, which invitations with every field set do not serve", k)
 		}
 	}
 

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -37,6 +38,9 @@ type problem struct {
 	Title  string `json:"title"`
 	Status int    `json:"status"`
 	Detail string `json:"detail"`
+	// Invitations extends the problem of a create that Nuki Web refused
+	// for some locks: what the create made, kept and retried.
+	Invitations []invitation `json:"invitations,omitempty"`
 
 	retryAfter time.Duration
 }
@@ -121,13 +125,38 @@ func detailOf(err, sentinel error) string {
 
 // fail answers err as a problem and logs what was not expected.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	writeProblem(w, s.problemOf(r, err))
+}
+
+// problemOf is problemFor, logging what was not expected.
+func (s *Server) problemOf(r *http.Request, err error) problem {
 	p, known := problemFor(err)
 	if !known {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	} else if p.Status >= 500 {
 		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	writeProblem(w, p)
+	return p
+}
+
+// createProblem is the problem of a create that failed. When Nuki Web
+// refused only some of the locks, made holds every invitation of the
+// create: those for the refused locks are kept as failed and the scheduler
+// retries them, as the MQTT create's answer says with its invite_ids. The
+// detail then counts them; the caller decides where the invitations go.
+func (s *Server) createProblem(r *http.Request, err error, made []bridge.Invitation) problem {
+	p := s.problemOf(r, err)
+	failed := 0
+	for _, inv := range made {
+		if inv.Status == bridge.StatusFailed {
+			failed++
+		}
+	}
+	if failed > 0 {
+		p.Detail = fmt.Sprintf("Nuki Web refused %d of %d locks; those invitations are kept as failed and retried: %s",
+			failed, len(made), p.Detail)
+	}
+	return p
 }
 
 func badRequest(w http.ResponseWriter, detail string) {

@@ -17,7 +17,7 @@ import (
 	"github.com/nuki-invites/nuki-invites/bridge"
 )
 
-// maxBody bounds every request body.
+// maxBody bounds every request body but a bulk create's.
 const maxBody = 64 << 10
 
 // maxEcho is how many characters of a client's value a message quotes.
@@ -169,12 +169,17 @@ var errBody = errors.New("bad body")
 // empty body leaves v untouched when optional. Errors are problems ready to
 // send.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any, limits map[string]fieldLimit, optional bool) *problem {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	return decodeJSONUpTo(w, r, v, limits, optional, maxBody)
+}
+
+// decodeJSONUpTo is decodeJSON with a body of up to max bytes.
+func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, v any, limits map[string]fieldLimit, optional bool, max int64) *problem {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return &problem{Type: typeTooLarge, Status: http.StatusRequestEntityTooLarge, Title: "Body too large",
-				Detail: fmt.Sprintf("the request body must be at most %d KiB", maxBody>>10)}
+				Detail: fmt.Sprintf("the request body must be at most %d KiB", max>>10)}
 		}
 		return &problem{Type: typeInvalid, Status: http.StatusBadRequest, Title: "Invalid request",
 			Detail: "the request body could not be read"}

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/nuki-invites/nuki-invites/bridge"
 )
 
 // Every field is bounded before anything quotes it: a long value is refused
@@ -33,23 +35,28 @@ func TestLongValuesAreRefusedWithoutEcho(t *testing.T) {
 		{"lock id digits", "POST", "/api/v1/invitations", `{"email":"g@example.com","name":"G","smartlock_ids":[` + digits + `]}`, "smartlock_ids: an item is longer than 20 characters"},
 		{"too many locks", "POST", "/api/v1/invitations", `{"email":"g@example.com","name":"G","smartlock_ids":[` + strings.Join(ids, ",") + `]}`, "smartlock_ids names 201 items; at most 200 in one request"},
 		{"unknown field", "POST", "/api/v1/invitations", `{` + valid + `,"` + long + `":1}`, `unknown field "` + strings.Repeat("x", 40) + `"…`},
-		{"resend delivery", "POST", "/api/v1/invitations/11-1/resend", `{"delivery":"` + long + `"}`, "delivery must be at most 16 characters"},
-		{"resend unknown field", "POST", "/api/v1/invitations/11-1/resend", `{"` + long + `":true}`, "unknown field"},
+		{"resend delivery", "POST", "/api/v1/invitations/{alice}/resend", `{"delivery":"` + long + `"}`, "delivery must be at most 16 characters"},
+		{"resend unknown field", "POST", "/api/v1/invitations/{alice}/resend", `{"` + long + `":true}`, "unknown field"},
 		{"invitation id", "POST", "/api/v1/invitations/" + long + "/revoke", "", "is not an invitation id"},
 		{"status filter", "GET", "/api/v1/invitations?status=" + long, "", "is not one of"},
 		{"lock filter", "GET", "/api/v1/invitations?lock=" + digits, "", "is not a lock id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, f := newTestServer(t, nil)
-			seed(f)
-			rec := do(t, s.Handler(), tt.method, tt.target, tt.body)
+			s, rb := newRealServer(t, bridge.Options{}, nil)
+			g := seedGuests(rb)
+			rb.sim.ResetCalls()
+			before, _ := rb.svc.Invitation(g.alice)
+			target := strings.ReplaceAll(tt.target, "{alice}", string(g.alice))
+			rec := do(t, s.Handler(), tt.method, target, tt.body)
 			p := wantProblem(t, rec, http.StatusBadRequest, tt.detail)
 			if strings.Contains(p.Detail, strings.Repeat("x", 41)) || strings.Contains(p.Detail, strings.Repeat("1", 41)) || len(p.Detail) > 300 {
 				t.Errorf("the message quotes too much of the value (%d bytes): %.120s…", len(p.Detail), p.Detail)
 			}
-			if f.creates != 0 || len(f.lastResend.Actor) != 0 {
-				t.Errorf("the Service was asked (%d creates, re-send %+v)", f.creates, f.lastResend)
+			after, _ := rb.svc.Invitation(g.alice)
+			if n := len(rb.svc.Invitations(bridge.Filter{})); n != 3 || rb.sim.Calls() != 0 || len(after.History) != len(before.History) {
+				t.Errorf("the Service was asked: %d invitations, %d calls to Nuki Web, Alice's history %d → %d entries",
+					n, rb.sim.Calls(), len(before.History), len(after.History))
 			}
 		})
 	}

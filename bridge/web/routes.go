@@ -21,6 +21,8 @@ func (s *Server) routeTable() []route {
 		{Method: "GET", Path: "/api/v1/openapi.json", Handle: s.openAPI},
 		{Method: "GET", Path: "/api/v1/invitations", Handle: s.listInvitations},
 		{Method: "POST", Path: "/api/v1/invitations", Handle: s.createInvitations},
+		{Method: "POST", Path: "/api/v1/invitations/bulk", Handle: s.bulkCreate},
+		{Method: "GET", Path: "/api/v1/invitations.csv", Handle: s.exportCSV},
 		{Method: "GET", Path: "/api/v1/invitations/{id}", Handle: s.getInvitation},
 		{Method: "POST", Path: "/api/v1/invitations/{id}/resend", Handle: s.resendInvitation},
 		{Method: "POST", Path: "/api/v1/invitations/{id}/revoke", Handle: s.revokeInvitation},

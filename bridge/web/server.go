@@ -28,6 +28,14 @@ type Actions interface {
 	Revoke(ctx context.Context, id bridge.InviteID, actor string) (bridge.Invitation, error)
 }
 
+// Checker tells whether a create would go ahead, making nothing: the
+// dry run of a bulk create.
+type Checker interface {
+	// CheckCreate makes the checks Create makes before it asks Nuki Web;
+	// see bridge.Service.CheckCreate.
+	CheckCreate(r bridge.CreateRequest) error
+}
+
 // Syncer reports the link to Nuki Web and asks for a sync.
 type Syncer interface {
 	SyncState() bridge.SyncState
@@ -44,6 +52,7 @@ type Syncer interface {
 type Service interface {
 	Reader
 	Actions
+	Checker
 	Syncer
 	RevealCode(ctx context.Context, id bridge.InviteID, actor string) (bridge.Code, error)
 }
