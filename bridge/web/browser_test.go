@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,7 +29,7 @@ import (
 	"github.com/nuki-invites/nuki-invites/bridge/web"
 )
 
-var update = flag.Bool("update", false, "rewrite docs/screenshot.png from the browser test")
+var update = flag.Bool("update", false, "rewrite docs/screenshot.png and docs/demo.png from the browser")
 
 const ingressPrefix = "/api/hassio_ingress/TESTTOKEN"
 
@@ -114,6 +116,11 @@ func newStack(t *testing.T, ctx context.Context) *stack {
 	return &stack{sim: sim, svc: svc, lock: lock, ben: ben}
 }
 
+// frontendPath is where ingressProxy serves a stand-in for Home Assistant's
+// frontend: a page on the same origin that shows the add-on in an iframe,
+// as the sidebar does.
+const frontendPath = "/frontend"
+
 // ingressProxy plays Home Assistant's ingress: it serves the add-on under
 // /api/hassio_ingress/TESTTOKEN/, strips that prefix, and names the user.
 // Requests outside the prefix are counted: a page with an absolute URL
@@ -133,6 +140,11 @@ func ingressProxy(t *testing.T, backend string) (*httptest.Server, *atomic.Int32
 		FlushInterval: -1,
 	}
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == frontendPath {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(w, `<!doctype html><title>Home Assistant</title><iframe id="ingress" src="%s/" style="width:1200px;height:800px"></iframe>`, ingressPrefix)
+			return
+		}
 		if !strings.HasPrefix(r.URL.Path, ingressPrefix+"/") {
 			if r.URL.Path != "/favicon.ico" {
 				strays.Add(1)
@@ -146,26 +158,38 @@ func ingressProxy(t *testing.T, backend string) (*httptest.Server, *atomic.Int32
 	return proxy, &strays
 }
 
-// TestBrowserInvitationLife drives the page in headless Chromium behind a
-// fake ingress: create an invitation with the form, re-send it, and watch it
-// turn accepted by itself when the guest redeems the code.
-func TestBrowserInvitationLife(t *testing.T) {
-	chromium := chromiumPath(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-
-	st := newStack(t, ctx)
-	srv, err := web.New(web.Options{Service: st.svc, TrustedProxy: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := httptest.NewServer(srv.Handler())
+// servePage serves h behind ingressProxy and returns the page's URL there.
+// At the end of the test it checks that no request left the ingress path.
+func servePage(t *testing.T, h http.Handler) (page string, proxy *httptest.Server) {
+	t.Helper()
+	backend := httptest.NewServer(h)
 	t.Cleanup(backend.Close)
 	proxy, strays := ingressProxy(t, backend.URL)
-	t.Cleanup(proxy.Close)
+	t.Cleanup(func() {
+		proxy.Close()
+		if n := strays.Load(); n > 0 {
+			t.Errorf("%d requests left the ingress path", n)
+		}
+	})
+	return proxy.URL + ingressPrefix + "/", proxy
+}
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
+// browser is a tab of a headless Chromium of its own. Any exception the
+// page throws fails the test.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu         sync.Mutex
+	exceptions []string
+}
+
+// newBrowser starts Chromium, in English unless extra options say
+// otherwise, and ends it with the test.
+func newBrowser(t *testing.T, ctx context.Context, extra ...chromedp.ExecAllocatorOption) *browser {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)),
 		chromedp.Headless,
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
@@ -174,60 +198,170 @@ func TestBrowserInvitationLife(t *testing.T) {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.Flag("accept-lang", "en-US,en"),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
-	)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithErrorf(t.Logf))
-	defer cancelBrowser()
-
-	page := proxy.URL + ingressPrefix + "/"
-	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		start := time.Now()
-		if err := chromedp.Do(browser, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-		t.Logf("%s: %s", step, time.Since(start).Round(time.Millisecond))
 	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(browser, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return strings.TrimSpace(s)
-	}
-	hidden := func(sel string) bool {
-		t.Helper()
-		h, err := chromedp.Run(browser, chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector(%q).hidden`, sel)))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return h
-	}
-	poll := func(step, expr string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			if _, err := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(20*time.Second))(ctx, tg); err != nil {
-				return fmt.Errorf("%s: %w", step, err)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(opts, extra...)...)
+	t.Cleanup(cancelAlloc)
+	tab, cancelTab := chromedp.NewContext(alloc, chromedp.WithErrorf(t.Logf))
+	b := &browser{t: t, ctx: tab}
+	messages := chromedp.Console(tab)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
 			}
-			return nil
-		})
-	}
-	lightMode := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			if m.IsException() {
+				b.mu.Lock()
+				b.exceptions = append(b.exceptions, m.Text)
+				b.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancelTab()
+		<-done
+		if len(b.exceptions) > 0 {
+			t.Errorf("the page threw %d exceptions: %q", len(b.exceptions), b.exceptions)
+		}
+	})
+	if err := chromedp.Do(tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}},
 		})
 		return err
+	})); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return b
+}
+
+// do runs the actions of one step, failing the test with the step's name.
+func (b *browser) do(step string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	start := time.Now()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v", step, err)
+	}
+	b.t.Logf("%s: %s", step, time.Since(start).Round(time.Millisecond))
+}
+
+// text is the text of the first element sel matches as it shows
+// (innerText: lines where the layout breaks them, CSS capitals), trimmed.
+// It is read in one step, so a live update cannot swap the element away
+// half-way.
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	return strings.TrimSpace(b.str(fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) throw new Error("no element " + %q); return e.innerText; })()`, sel, sel)))
+}
+
+// content is the text of the first element sel matches as it is written
+// (textContent, blanks collapsed), trimmed.
+func (b *browser) content(sel string) string {
+	b.t.Helper()
+	return b.str(fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) throw new Error("no element " + %q); return e.textContent.replace(/\s+/g, " ").trim(); })()`, sel, sel))
+}
+
+// str evaluates a JavaScript expression that yields a string.
+func (b *browser) str(expr string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return s
+}
+
+// is evaluates a JavaScript expression that yields true or false.
+func (b *browser) is(expr string) bool {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+func (b *browser) hidden(sel string) bool {
+	b.t.Helper()
+	return b.is(fmt.Sprintf(`document.querySelector(%q).hidden`, sel))
+}
+
+// visible reports whether sel matches an element that takes up room.
+func (b *browser) visible(sel string) bool {
+	b.t.Helper()
+	return b.is(fmt.Sprintf(`(() => { const e = document.querySelector(%q); return !!e && e.getClientRects().length > 0; })()`, sel))
+}
+
+// click clicks the element sel matches, as a user does. A live update may
+// swap the table while the click finds its target; then it looks again.
+func click(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		var err error
+		for range 5 {
+			_, err = chromedp.Click(chromedp.CSS(sel))(ctx, tg)
+			if err == nil || !staleNode.MatchString(err.Error()) {
+				return err
+			}
+		}
+		return err
 	})
+}
+
+// staleNode matches Chromium's answers about a node the page has just
+// replaced.
+var staleNode = regexp.MustCompile(`(?i)could not find node|no node with given id|node is detached`)
+
+// poll waits until expr is true.
+func poll(step, expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(20*time.Second))(ctx, tg); err != nil {
+			return fmt.Errorf("%s: %w", step, err)
+		}
+		return nil
+	})
+}
+
+// TestBrowserInvitationLife drives the page in headless Chromium behind a
+// fake ingress: create an invitation with the form, re-send it, and watch it
+// turn accepted by itself when the guest redeems the code.
+func TestBrowserInvitationLife(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	st := newStack(t, ctx)
+	srv, err := web.New(web.Options{Service: st.svc, TrustedProxy: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := servePage(t, srv.Handler())
+	b := newBrowser(t, ctx)
+	do, text, hidden := b.do, b.text, b.hidden
 
 	do("open the page",
-		lightMode,
 		chromedp.Navigate(page),
 		chromedp.WaitVisible(chromedp.CSS(`#syncline`)),
-		chromedp.WaitVisible(chromedp.CSS(`tr[data-status="accepted"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-status="pending"]`)),
 		poll("the event stream connects", `document.body.dataset.live === "sse"`),
 	)
+	// Grandma Rose has accepted: a finished invitation, folded away.
+	if b.visible(`tr[data-status="accepted"]`) {
+		t.Error("a finished invitation shows before it is asked for")
+	}
+	if got := text(`#fold-toggle`); got != "Show 1 finished" {
+		t.Errorf("the fold toggle reads %q, want Show 1 finished", got)
+	}
+	do("show the finished invitations",
+		click(`#fold-toggle`),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-status="accepted"]`)),
+	)
+	if got := text(`#fold-toggle`); got != "Hide 1 finished" {
+		t.Errorf("the unfolded toggle reads %q, want Hide 1 finished", got)
+	}
 
 	do("send the create form empty",
 		chromedp.Click(chromedp.CSS(`#create-card > summary`)),
@@ -240,7 +374,7 @@ func TestBrowserInvitationLife(t *testing.T) {
 			t.Errorf("the empty form's error %q lacks %q", got, want)
 		}
 	}
-	if focused, _ := chromedp.Run(browser, chromedp.Evaluate[string](`document.activeElement.id`)); focused != "email" {
+	if focused := b.str(`document.activeElement.id`); focused != "email" {
 		t.Errorf("after a refused form the focus is on %q, want the email field", focused)
 	}
 
@@ -266,11 +400,7 @@ func TestBrowserInvitationLife(t *testing.T) {
 	if got, want := text(`#create-error`), "Alice Guest already has an invitation to Front door (sending). Re-send it instead."; got != want {
 		t.Errorf("the form says %q after a refused create, want %q", got, want)
 	}
-	id, err := chromedp.Run(browser, chromedp.Evaluate[string](
-		`[...document.querySelectorAll("#rows tr")].find(r => r.querySelector(".guest-email")?.textContent === "guest@example.com").dataset.id`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := b.str(`[...document.querySelectorAll("#rows tr")].find(r => r.querySelector(".guest-email")?.textContent === "guest@example.com").dataset.id`)
 	row := fmt.Sprintf(`tr[data-id="%s"]`, id)
 	// Nuki Web took the request; the lock has not been seen to confirm it.
 	if got := text(row + ` td.status`); got != "Sending\nwaiting for the lock" {
@@ -283,20 +413,20 @@ func TestBrowserInvitationLife(t *testing.T) {
 		t.Fatalf("a new invitation shows %q re-sends, want 0", got)
 	}
 	// The next sync sees the lock has it; the page follows by itself.
-	sync := func() {
+	syncNow := func() {
 		t.Helper()
 		if err := st.svc.Sync(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	sync()
+	syncNow()
 	do("see it confirmed without reloading", chromedp.WaitVisible(chromedp.CSS(row+`[data-status="pending"]`)))
 	if got := text(row + ` td.expires`); got != "in 47 h" {
 		t.Errorf("a confirmed invitation expires %q, want in 47 h", got)
 	}
 
 	do("re-send with confirmation",
-		chromedp.Click(chromedp.CSS(row+` button[data-action="resend"]`)),
+		click(row+` button[data-action="resend"]`),
 		chromedp.WaitVisible(chromedp.CSS(`#confirm`)),
 		chromedp.Click(chromedp.CSS(`#confirm-ok`)),
 		poll("re-sends becomes 1", fmt.Sprintf(`document.querySelector('%s td.resends')?.textContent.trim() === "1"`, row)),
@@ -311,7 +441,7 @@ func TestBrowserInvitationLife(t *testing.T) {
 	if started := lastDetail(inv.History, "re-send started"); started.Actor != "web:tester" {
 		t.Errorf("the re-send was recorded for %q, want web:tester (from X-Remote-User-Name)", started.Actor)
 	}
-	sync()
+	syncNow()
 	do("see the re-send confirmed", chromedp.WaitVisible(chromedp.CSS(row+`[data-status="pending"]`)))
 	if got := text(row + ` td.used`); got != "" {
 		t.Errorf("an unused invitation shows Last used %q, want nothing", got)
@@ -322,7 +452,7 @@ func TestBrowserInvitationLife(t *testing.T) {
 	if _, err := st.sim.Use(inv.SmartlockID, inv.AccountUserID, bridge.ActionUnlatch); err != nil {
 		t.Fatal(err)
 	}
-	sync()
+	syncNow()
 	do("see it accepted without reloading", chromedp.WaitVisible(chromedp.CSS(row+`[data-status="accepted"]`)))
 	if got := text(row + ` .badge`); got != "Accepted" {
 		t.Fatalf("the invitation shows %q after the guest accepted, want Accepted", got)
@@ -332,7 +462,7 @@ func TestBrowserInvitationLife(t *testing.T) {
 	}
 
 	do("open the history",
-		chromedp.Click(chromedp.CSS(row+` button[data-action="history"]`)),
+		click(row+` button[data-action="history"]`),
 		chromedp.WaitVisible(chromedp.CSS(`#details .history`)),
 	)
 	history := text(`#details .history`)
@@ -348,7 +478,7 @@ func TestBrowserInvitationLife(t *testing.T) {
 	// A re-send of an accepted invitation takes the guest's key away: the
 	// page asks in so many words, then sends force.
 	do("re-send the accepted invitation on purpose",
-		chromedp.Click(chromedp.CSS(row+` button[data-action="resend"][data-force]`)),
+		click(row+` button[data-action="resend"][data-force]`),
 		chromedp.WaitVisible(chromedp.CSS(`#confirm`)),
 	)
 	if got := text(`#confirm-title`); got != "Re-send an accepted invitation?" {
@@ -366,28 +496,6 @@ func TestBrowserInvitationLife(t *testing.T) {
 	}
 	if forced := lastDetail(inv.History, "re-send of an accepted invitation"); forced.Actor != "web:tester" {
 		t.Errorf("the forced re-send is not in the history: %+v", inv.History)
-	}
-
-	if n := strays.Load(); n > 0 {
-		t.Errorf("%d requests left the ingress path", n)
-	}
-
-	if *update {
-		if _, err := st.svc.Revoke(ctx, bridge.InviteID(fmt.Sprintf("%d-%d", st.lock.ID, st.ben)), "web:tester"); err != nil {
-			t.Fatal(err)
-		}
-		do("the revocation shows", chromedp.WaitVisible(chromedp.CSS(`tr[data-status="revoked"]`)))
-		if _, err := chromedp.Run(browser, chromedp.Evaluate[bool](
-			`document.querySelector("#create-card").open = false; document.querySelector("#toast").hidden = true; document.activeElement.blur(); true`)); err != nil {
-			t.Fatal(err)
-		}
-		png, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join("..", "..", "docs", "screenshot.png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 

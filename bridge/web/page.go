@@ -2,14 +2,18 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"fmt"
 	"html/template"
 	"io/fs"
+	"maps"
 	"net/http"
+	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,14 +53,10 @@ func newPage() (*page, error) {
 		p.assets[e.Name()] = asset{body: b, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
 	}
 	p.tmpl, err = template.New("page").Funcs(template.FuncMap{
-		"asset":       p.assetURL,
-		"statusLabel": statusLabel,
-		"statusNote":  statusNote,
-		"eventLabel":  eventLabel,
-		"since":       since,
-		"stamp":       func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"expiry":      expiry,
-		"canResend":   bridge.Status.Resendable,
+		"asset":     p.assetURL,
+		"stamp":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"expiry":    expiry,
+		"canResend": bridge.Status.Resendable,
 		// An accepted invitation is re-sent only on purpose: the page
 		// asks first, then sends "force".
 		"canForceResend": func(s bridge.Status) bool { return s == bridge.StatusAccepted },
@@ -77,47 +77,6 @@ func (p *page) assetURL(name string) string {
 	return "assets/" + name + "?v=" + strings.Trim(a.etag, `"`)
 }
 
-var statusLabels = map[bridge.Status]string{
-	bridge.StatusSending: "Sending", bridge.StatusPending: "Pending", bridge.StatusExpiringSoon: "Expiring soon",
-	bridge.StatusAccepted: "Accepted", bridge.StatusExpired: "Expired", bridge.StatusRevoked: "Revoked",
-	bridge.StatusFailed: "Failed",
-}
-
-func statusLabel(s bridge.Status) string {
-	if l, ok := statusLabels[s]; ok {
-		return l
-	}
-	return string(s)
-}
-
-// statusNote explains a status in a few words under its badge, or "".
-func statusNote(s bridge.Status) string {
-	if s == bridge.StatusSending {
-		return "waiting for the lock"
-	}
-	return ""
-}
-
-// eventLabels name the history's events whose identifier alone reads
-// badly; the others are their identifier in words ("code_ready" → "Code
-// ready").
-var eventLabels = map[bridge.EventType]string{
-	bridge.EventUsed:     "Used the lock",    // detail: "unlock by app at …"
-	bridge.EventEvidence: "Seen in Nuki Web", // detail: "lockCount 0 → 1; …"
-	bridge.EventSkipped:  "Skipped",          // detail: what and why
-}
-
-func eventLabel(e bridge.EventType) string {
-	if l, ok := eventLabels[e]; ok {
-		return l
-	}
-	s := strings.ReplaceAll(string(e), "_", " ")
-	if s == "" {
-		return ""
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
-}
-
 // expiry is when the invitation's code stops working, as the page shows it:
 // zero when that no longer matters (accepted, revoked) or is not known yet
 // (sending: the validity starts when the lock confirms).
@@ -129,35 +88,8 @@ func expiry(inv bridge.Invitation) time.Time {
 	return inv.ExpiresAt
 }
 
-// since says how far t is from now in words: "in 5 h", "3 min ago",
-// "just now", "in <1 min".
-func since(now, t time.Time) string {
-	if t.IsZero() {
-		return "—"
-	}
-	d := t.Sub(now)
-	future := d > 0
-	if d < 0 {
-		d = -d
-	}
-	var amount string
-	switch {
-	case d < time.Minute && future:
-		return "in <1 min"
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		amount = strconv.Itoa(int(d/time.Minute)) + " min"
-	case d < 48*time.Hour:
-		amount = strconv.Itoa(int(d/time.Hour)) + " h"
-	default:
-		amount = strconv.Itoa(int(d/(24*time.Hour))) + " d"
-	}
-	if future {
-		return "in " + amount
-	}
-	return amount + " ago"
-}
+// since is Since in English.
+func since(now, t time.Time) string { return locales["en"].Since(now, t) }
 
 type option struct {
 	Value, Label string
@@ -166,16 +98,28 @@ type option struct {
 
 // pageData is what the templates see.
 type pageData struct {
-	Now         time.Time
-	Invitations []bridge.Invitation
+	L   *locale
+	Now time.Time
+
+	// Rows are the invitations shown, sorted; when Fold is set the open
+	// ones come first (OpenCount of them) and the finished ones follow,
+	// hidden unless ShowFinished.
+	Rows         []bridge.Invitation
+	OpenCount    int
+	Fold         bool
+	ShowFinished bool
+	FoldHref     string // the link that shows or hides the finished ones
+	Columns      []column
+	ExportHref   string
+	Keep         []param // view parameters the filter form carries without script
+
 	Locks       []bridge.Lock
 	LockNames   map[int64]string
 	State       bridge.SyncState
-	StateLabel  string
 	Counts      []countView
 	Statuses    []option
 	Languages   []language
-	Weekdays    []string
+	Weekdays    []option
 	Lock        int64
 	Query       string
 	Filtered    bool // a status, lock or text filter is applied
@@ -184,13 +128,20 @@ type pageData struct {
 	Diagnostics bool // the diagnostics download is offered
 }
 
+// Finished is how many finished invitations follow the open ones.
+func (d pageData) Finished() int { return len(d.Rows) - d.OpenCount }
+
 type language struct{ Code, Name string }
+
+type param struct{ Name, Value string }
 
 // languages are the choices of the create form, in Languages' order.
 var languages = []language{
 	{"en", "English"}, {"de", "Deutsch"}, {"es", "Español"}, {"fr", "Français"},
 	{"it", "Italiano"}, {"nl", "Nederlands"}, {"cs", "Čeština"}, {"sk", "Slovenčina"},
 }
+
+var weekdays = []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
 
 type countView struct {
 	Status bridge.Status
@@ -206,21 +157,33 @@ var openStatuses = func() string {
 	return strings.Join(names, ",")
 }()
 
+// The query parameters of the page's view, next to the filters: the sort
+// column and direction, and whether finished invitations are shown.
+const (
+	sortParam     = "sort"
+	dirParam      = "dir"
+	finishedParam = "finished"
+)
+
 func (s *Server) pageData(r *http.Request) pageData {
+	l := localeFor(r)
 	f, err := parseFilter(r)
-	d := pageData{Now: s.now(), ExposeCodes: s.opts.ExposeCodes, Diagnostics: s.opts.Diagnostics != nil, Languages: languages,
-		Weekdays: []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}}
+	d := pageData{L: l, Now: s.now(), ExposeCodes: s.opts.ExposeCodes, Diagnostics: s.opts.Diagnostics != nil, Languages: languages}
+	for _, w := range weekdays {
+		d.Weekdays = append(d.Weekdays, option{Value: w, Label: l.T("weekday." + w)})
+	}
 	if err != nil {
-		d.Notice = detailOf(err, bridge.ErrInvalid) + "; showing all invitations"
+		d.Notice = l.F("page.notice.bad_filter", "detail", detailOf(err, bridge.ErrInvalid))
 		f = bridge.Filter{}
 	}
-	raw := strings.Join(r.URL.Query()["status"], ",")
+	q := r.URL.Query()
+	raw := strings.Join(q["status"], ",")
 	if err != nil {
 		raw = ""
 	}
-	d.Statuses = []option{{Value: "", Label: "All statuses"}, {Value: openStatuses, Label: "Open"}}
+	d.Statuses = []option{{Value: "", Label: l.T("filter.status.all")}, {Value: openStatuses, Label: l.T("filter.status.open")}}
 	for _, st := range bridge.Statuses {
-		d.Statuses = append(d.Statuses, option{Value: string(st), Label: statusLabel(st)})
+		d.Statuses = append(d.Statuses, option{Value: string(st), Label: l.Status(st)})
 	}
 	matched := false
 	for i := range d.Statuses {
@@ -233,14 +196,37 @@ func (s *Server) pageData(r *http.Request) pageData {
 	}
 	d.Lock, d.Query = f.SmartlockID, f.Text
 	d.Filtered = raw != "" || d.Lock != 0 || d.Query != ""
-	d.Invitations = s.svc.Invitations(f)
+	d.ExportHref = exportHref(raw, d.Lock, d.Query)
+
+	v := viewOfQuery(q)
+	d.Columns = v.columns(l, q)
+	d.Rows = s.svc.Invitations(f)
+	sortInvitations(d.Rows, v.sort, v.desc)
+	// Finished invitations fold away unless a status filter asks for them.
+	if raw == "" {
+		d.OpenCount = partitionOpen(d.Rows)
+		d.Fold = d.OpenCount < len(d.Rows)
+	} else {
+		d.OpenCount = len(d.Rows)
+	}
+	d.ShowFinished = v.finished
+	if v.finished {
+		d.FoldHref = withParam(q, finishedParam, "")
+	} else {
+		d.FoldHref = withParam(q, finishedParam, "1")
+	}
+	for _, name := range []string{sortParam, dirParam, finishedParam, langParam} {
+		if val := q.Get(name); val != "" {
+			d.Keep = append(d.Keep, param{Name: name, Value: val})
+		}
+	}
+
 	d.Locks = s.svc.Locks()
 	d.LockNames = map[int64]string{}
-	for _, l := range d.Locks {
-		d.LockNames[l.ID] = l.Name
+	for _, lk := range d.Locks {
+		d.LockNames[lk.ID] = lk.Name
 	}
 	d.State = s.svc.SyncState()
-	d.StateLabel = syncLabel(d.State.Status)
 	for _, st := range bridge.Statuses {
 		if n := d.State.Counts[st]; n > 0 {
 			d.Counts = append(d.Counts, countView{Status: st, N: n})
@@ -249,24 +235,157 @@ func (s *Server) pageData(r *http.Request) pageData {
 	return d
 }
 
-func syncLabel(s bridge.SyncStatus) string {
-	switch s {
-	case bridge.SyncOK:
-		return "Synced with Nuki Web"
-	case bridge.SyncRunning:
-		return "Syncing with Nuki Web…"
-	case bridge.SyncAuthError:
-		return "Nuki Web refused the API token"
-	case bridge.SyncRateLimited:
-		return "Nuki Web is rate limiting"
-	case bridge.SyncUnreachable:
-		return "Nuki Web is unreachable"
-	case bridge.SyncStoreError:
-		return "The database cannot be written"
-	case bridge.SyncHeld:
-		return "Sync held: it would close many invitations at once"
+// exportHref is the relative URL of the CSV export of what the filters
+// show.
+func exportHref(status string, lock int64, text string) string {
+	q := url.Values{}
+	if status != "" {
+		q.Set("status", status)
 	}
-	return "Not synced yet"
+	if lock != 0 {
+		q.Set("lock", strconv.FormatInt(lock, 10))
+	}
+	if text != "" {
+		q.Set("q", text)
+	}
+	if len(q) == 0 {
+		return "api/v1/invitations.csv"
+	}
+	return "api/v1/invitations.csv?" + q.Encode()
+}
+
+// withParam is the relative URL of the page with q, name set to value (or
+// removed when value is empty).
+func withParam(q url.Values, name, value string) string {
+	q = maps.Clone(q)
+	if value == "" {
+		q.Del(name)
+	} else {
+		q.Set(name, value)
+	}
+	if len(q) == 0 {
+		return "./"
+	}
+	return "?" + q.Encode()
+}
+
+// view is how the table is shown: sorted by which column, which way, and
+// whether the finished invitations are unfolded.
+type view struct {
+	sort     string
+	desc     bool
+	finished bool
+}
+
+// sortKeys are the sortable columns, in the table's order.
+var sortKeys = []string{"status", "guest", "lock", "sent", "expires", "used", "resends"}
+
+// viewOfQuery reads the view from the page's query: by default newest sent
+// first, finished ones folded.
+func viewOfQuery(q url.Values) view {
+	v := view{sort: "sent", desc: true, finished: q.Get(finishedParam) == "1"}
+	if key := q.Get(sortParam); slices.Contains(sortKeys, key) {
+		v.sort, v.desc = key, q.Get(dirParam) == "desc"
+	}
+	return v
+}
+
+// column is one sortable header of the table.
+type column struct {
+	Key, Label, Hint string
+	Href             string // sorts by this column; again reverses
+	Sort             string // aria-sort: "ascending", "descending" or ""
+}
+
+func (v view) columns(l *locale, q url.Values) []column {
+	cols := make([]column, len(sortKeys))
+	for i, key := range sortKeys {
+		c := column{Key: key, Label: l.T("col." + key)}
+		c.Hint = l.F("sort.hint", "column", c.Label)
+		next := url.Values(maps.Clone(q))
+		next.Set(sortParam, key)
+		next.Del(dirParam)
+		if key == v.sort {
+			c.Sort = "ascending"
+			if v.desc {
+				c.Sort = "descending"
+			} else {
+				next.Set(dirParam, "desc")
+			}
+		}
+		c.Href = "?" + next.Encode()
+		cols[i] = c
+	}
+	return cols
+}
+
+// sortInvitations sorts invs by the column key, stably, so that equal ones
+// keep the Service's order. Missing times (never used, no expiry) come
+// last either way.
+func sortInvitations(invs []bridge.Invitation, key string, desc bool) {
+	dir := 1
+	if desc {
+		dir = -1
+	}
+	byTime := func(a, b time.Time) int {
+		switch {
+		case a.IsZero() && b.IsZero():
+			return 0
+		case a.IsZero():
+			return 1
+		case b.IsZero():
+			return -1
+		}
+		return dir * a.Compare(b)
+	}
+	text := func(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+	slices.SortStableFunc(invs, func(a, b bridge.Invitation) int {
+		switch key {
+		case "status":
+			return dir * cmp.Compare(slices.Index(bridge.Statuses, a.Status), slices.Index(bridge.Statuses, b.Status))
+		case "guest":
+			return dir * cmp.Or(cmp.Compare(text(cmp.Or(a.Name, a.Email)), text(cmp.Or(b.Name, b.Email))),
+				cmp.Compare(text(a.Email), text(b.Email)))
+		case "lock":
+			return dir * cmp.Compare(text(a.LockName), text(b.LockName))
+		case "sent":
+			return byTime(a.SentAt, b.SentAt)
+		case "expires":
+			return byTime(expiry(a), expiry(b))
+		case "used":
+			return byTime(a.LastUsedAt, b.LastUsedAt)
+		case "resends":
+			return dir * cmp.Compare(a.ResendCount, b.ResendCount)
+		}
+		return 0
+	})
+}
+
+// partitionOpen moves the open invitations before the finished ones
+// (accepted, expired, revoked), keeping each group's order, and returns how
+// many are open.
+func partitionOpen(invs []bridge.Invitation) int {
+	slices.SortStableFunc(invs, func(a, b bridge.Invitation) int {
+		return cmp.Compare(boolInt(!a.Status.Open()), boolInt(!b.Status.Open()))
+	})
+	n := 0
+	for n < len(invs) && invs[n].Status.Open() {
+		n++
+	}
+	return n
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+type historyData struct {
+	L   *locale
+	Inv bridge.Invitation
+	Now time.Time
 }
 
 func (s *Server) render(w http.ResponseWriter, name string, data any) {
@@ -279,6 +398,7 @@ func (s *Server) render(w http.ResponseWriter, name string, data any) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Vary", "Accept-Language")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
@@ -307,7 +427,7 @@ func (s *Server) historyPartial(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, "history", map[string]any{"Inv": inv, "Now": s.now()})
+	s.render(w, "history", historyData{L: localeFor(r), Inv: inv, Now: s.now()})
 }
 
 func (s *Server) asset(w http.ResponseWriter, r *http.Request) {

@@ -25,7 +25,7 @@ func TestPageShowsInvitations(t *testing.T) {
 	if rec.Header().Get("Content-Security-Policy") == "" {
 		t.Error("the page has no Content-Security-Policy")
 	}
-	html := rec.Body.String()
+	html := visible(rec.Body.String())
 	for _, want := range []string{
 		`<tr data-id="11-1" data-status="pending">`,
 		`<span class="badge pending">Pending</span>`,
@@ -39,7 +39,7 @@ func TestPageShowsInvitations(t *testing.T) {
 		`<strong>Synced with Nuki Web</strong> · last sync <time datetime="2026-05-04T11:57:00Z">3 min ago</time>`,
 		`<input type="checkbox" name="lock" value="22"> Garden gate`,
 		`<option value="sending,pending,expiring_soon,failed">Open</option>`,
-		`<th scope="col">Last used</th>`,
+		`<th scope="col" class="col-used"><a class="sort" id="sort-used" href="?sort=used" title="Sort by Last used">Last used</a></th>`,
 		`aria-label="Re-send to Alice for Front door"`, // each row's buttons say whose they are
 	} {
 		if !strings.Contains(html, want) {
@@ -49,7 +49,7 @@ func TestPageShowsInvitations(t *testing.T) {
 	if strings.Contains(html, `data-action="code"`) {
 		t.Error("a Show code button appears although codes are not exposed")
 	}
-	if strings.Contains(html, "Diagnostics") {
+	if strings.Contains(html, "api/v1/diagnostics") {
 		t.Error("the page offers diagnostics although the server has none")
 	}
 	bob := row(html, "22-2")
@@ -59,6 +59,15 @@ func TestPageShowsInvitations(t *testing.T) {
 	if alice := row(html, "11-1"); strings.Contains(alice, "data-force") {
 		t.Errorf("a pending invitation's Re-send asks for force:\n%s", alice)
 	}
+}
+
+// stringsScript is the page's table of strings for app.js.
+var stringsScript = regexp.MustCompile(`(?s)<script type="application/json" id="i18n">.*?</script>`)
+
+// visible is the page without its table of strings, which holds every text
+// app.js may show: what is left is what the page shows.
+func visible(html string) string {
+	return stringsScript.ReplaceAllString(html, "")
 }
 
 // row returns the table row of one invitation.
@@ -86,7 +95,7 @@ func TestPageShowsSendingAndUse(t *testing.T) {
 			{At: fakeNow.Add(-5 * time.Hour), Event: bridge.EventUsed, Actor: "sync", Detail: "unlock by app at 2026-05-04T07:00:00Z"},
 			{At: fakeNow.Add(-time.Hour), Event: bridge.EventSkipped, Actor: "scheduler", Detail: "automatic re-send skipped: lockCount 1"},
 		}})
-	html := do(t, s.Handler(), "GET", "/", "").Body.String()
+	html := visible(do(t, s.Handler(), "GET", "/", "").Body.String())
 	dan := row(html, "22-8")
 	for _, want := range []string{
 		`<span class="badge sending">Sending</span><span class="status-note">waiting for the lock</span>`,
@@ -105,7 +114,7 @@ func TestPageShowsSendingAndUse(t *testing.T) {
 		t.Error("an expired row shows a status note")
 	}
 
-	history := do(t, s.Handler(), "GET", "/partials/invitations/22-8", "").Body.String()
+	history := visible(do(t, s.Handler(), "GET", "/partials/invitations/22-8", "").Body.String())
 	for _, want := range []string{
 		`<span class="badge sending">Sending</span> <span class="muted">(waiting for the lock)</span>`,
 		`<dt>Last used</dt><dd><time datetime="2026-05-04T07:00:00Z">5 h ago</time></dd>`,
@@ -120,7 +129,7 @@ func TestPageShowsSendingAndUse(t *testing.T) {
 	if strings.Contains(history, "the lock confirmed it") {
 		t.Error("the history shows the confirmation of the sending a re-send replaces")
 	}
-	alice := do(t, s.Handler(), "GET", "/partials/invitations/11-1", "").Body.String()
+	alice := visible(do(t, s.Handler(), "GET", "/partials/invitations/11-1", "").Body.String())
 	if !strings.Contains(alice, `<dt>Last used</dt><dd><span class="muted">not seen yet</span></dd>`) {
 		t.Errorf("a never used invitation's history does not say so:\n%s", alice)
 	}
@@ -130,7 +139,7 @@ func TestPageFilters(t *testing.T) {
 	s, f := newTestServer(t, nil)
 	seed(f)
 	rec := do(t, s.Handler(), "GET", "/?status=sending,pending,expiring_soon,failed&lock=11&q=ali", "")
-	html := rec.Body.String()
+	html := visible(rec.Body.String())
 	if !strings.Contains(html, `<option value="sending,pending,expiring_soon,failed" selected>Open</option>`) ||
 		!strings.Contains(html, `<option value="11" selected>Front door</option>`) || !strings.Contains(html, `value="ali"`) {
 		t.Error("the filters do not show what was asked")
@@ -144,11 +153,11 @@ func TestPageFilters(t *testing.T) {
 	}
 
 	rec = do(t, s.Handler(), "GET", "/?status=bogus", "")
-	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `status &#34;bogus&#34; is not one of`) {
+	if rec.Code != 200 || !strings.Contains(visible(rec.Body.String()), `status &#34;bogus&#34; is not one of`) {
 		t.Errorf("a bad filter: %d, want the page with a notice", rec.Code)
 	}
 	rec = do(t, s.Handler(), "GET", "/?q=nobody", "")
-	if !strings.Contains(rec.Body.String(), "No invitations match these filters.") {
+	if !strings.Contains(visible(rec.Body.String()), `<td colspan="8">No invitations match these filters.</td>`) {
 		t.Error("an empty result says nothing")
 	}
 }
@@ -158,7 +167,7 @@ func TestPageShowsCodeButtonOnlyWhenExposed(t *testing.T) {
 	seed(f)
 	f.add(bridge.Invitation{SmartlockID: 22, AccountUserID: 8, Email: "dan@example.com", Status: bridge.StatusPending,
 		Delivery: bridge.DeliveryCustom, HasCode: true, SentAt: fakeNow, ExpiresAt: fakeNow.Add(48 * 3600e9)})
-	html := do(t, s.Handler(), "GET", "/", "").Body.String()
+	html := visible(do(t, s.Handler(), "GET", "/", "").Body.String())
 	if n := strings.Count(html, `data-action="code"`); n != 1 {
 		t.Errorf("%d Show code buttons, want 1 (only the invitation with a code)", n)
 	}
@@ -171,13 +180,13 @@ func TestPartials(t *testing.T) {
 	s, f := newTestServer(t, nil)
 	seed(f)
 	rec := do(t, s.Handler(), "GET", "/partials/invitations?status=accepted", "")
-	html := rec.Body.String()
+	html := visible(rec.Body.String())
 	if rec.Code != 200 || !strings.Contains(html, `id="syncline"`) || !strings.Contains(html, `<tbody id="rows">`) ||
 		!strings.Contains(html, `data-id="22-2"`) || strings.Contains(html, `data-id="11-1"`) {
 		t.Errorf("rows partial: %d\n%s", rec.Code, html)
 	}
 	rec = do(t, s.Handler(), "GET", "/partials/invitations/11-1", "")
-	if html := rec.Body.String(); rec.Code != 200 || !strings.Contains(html, "<strong>Created</strong>") || !strings.Contains(html, "by mqtt") {
+	if html := visible(rec.Body.String()); rec.Code != 200 || !strings.Contains(html, "<strong>Created</strong>") || !strings.Contains(html, "by mqtt") {
 		t.Errorf("history partial: %d\n%s", rec.Code, html)
 	}
 	wantProblem(t, do(t, s.Handler(), "GET", "/partials/invitations/11-7", ""), 404, "no invitation")
@@ -243,7 +252,7 @@ func TestPageShowsWhyAnInvitationFailed(t *testing.T) {
 	seed(f)
 	f.add(bridge.Invitation{SmartlockID: 22, AccountUserID: 9, Name: "Eve", Email: "eve@example.com", Status: bridge.StatusFailed,
 		Send: 1, SentAt: fakeNow.Add(-time.Hour), ExpiresAt: fakeNow.Add(47 * time.Hour), FailedAt: fakeNow, LastError: "lock offline"})
-	html := do(t, s.Handler(), "GET", "/", "").Body.String()
+	html := visible(do(t, s.Handler(), "GET", "/", "").Body.String())
 	row := html[strings.Index(html, `data-id="22-9"`):]
 	row = row[:strings.Index(row, "</tr>")]
 	if want := `<span class="badge failed">Failed</span><span class="status-error" title="lock offline">lock offline</span>`; !strings.Contains(row, want) {
@@ -271,7 +280,7 @@ func TestPageEmptyStates(t *testing.T) {
 			if tt.seeded {
 				seed(f)
 			}
-			html := do(t, s.Handler(), "GET", tt.target, "").Body.String()
+			html := visible(do(t, s.Handler(), "GET", tt.target, "").Body.String())
 			if !strings.Contains(html, `<tr class="empty"><td colspan="8">`+tt.want+`</td></tr>`) {
 				t.Errorf("the empty table does not say %q", tt.want)
 			}
