@@ -306,8 +306,9 @@ func printTable(w io.Writer, invs []bridge.Invitation, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "INVITATION\tGUEST\tLOCK\tSTATUS\tEXPIRES\tLAST USED\tRE-SENDS")
 	for _, inv := range invs {
+		_, expires := inv.Validity() // none while sending, nor once accepted or revoked
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", inv.ID, inv.Name, inv.LockName, inv.Status,
-			relative(inv.ExpiresAt, now), relative(inv.LastUsedAt, now), inv.ResendCount)
+			relative(expires, now), relative(inv.LastUsedAt, now), inv.ResendCount)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
