@@ -26,6 +26,9 @@ func (s *Service) CheckCreate(r CreateRequest) error {
 			return nil
 		}
 	}
+	if r.Kind == KindKeypad {
+		return nil // a keypad code is no account user's: it conflicts with no invitation
+	}
 	// Nuki Web finds account users by e-mail address regardless of case;
 	// Create's conflict is an invitation of that user to the lock.
 	users := map[int64]bool{}

@@ -1,6 +1,9 @@
 package bridge
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // EventType names something that happened to an invitation.
 type EventType string
@@ -20,6 +23,18 @@ const (
 	// EventUsed: the guest used the lock (a new entry in its activity log);
 	// Event.Use says how.
 	EventUsed EventType = "used"
+)
+
+// Event types of keypad codes, published to Home Assistant too (see
+// Public) and kept in history.
+const (
+	// EventCodeUsed: the keypad code opened the lock (an entry of the
+	// activity log); Event.Use is the entry.
+	EventCodeUsed EventType = "code_used"
+	// EventWindowOpened: the code's access window opened.
+	EventWindowOpened EventType = "window_opened"
+	// EventWindowEnded: the code's access window is over.
+	EventWindowEnded EventType = "window_ended"
 )
 
 // Event types kept only in the history or used inside the process.
@@ -46,14 +61,13 @@ var PublicEventTypes = []EventType{
 	EventAccepted, EventExpired, EventRevoked, EventFailed, EventCodeReady, EventUsed,
 }
 
-// Public reports whether t is one of PublicEventTypes.
+// KeypadEventTypes are the event types only keypad codes have, carried by
+// Home Assistant's event entity after PublicEventTypes.
+var KeypadEventTypes = []EventType{EventCodeUsed, EventWindowOpened, EventWindowEnded}
+
+// Public reports whether t is one of PublicEventTypes or KeypadEventTypes.
 func (t EventType) Public() bool {
-	for _, p := range PublicEventTypes {
-		if p == t {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(PublicEventTypes, t) || slices.Contains(KeypadEventTypes, t)
 }
 
 // Event tells subscribers what happened, after it was committed to the store.

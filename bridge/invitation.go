@@ -17,21 +17,46 @@ func MakeInviteID(smartlockID, accountUserID int64) InviteID {
 	return InviteID(strconv.FormatInt(smartlockID, 10) + "-" + strconv.FormatInt(accountUserID, 10))
 }
 
-// ParseInviteID checks an id and returns its lock and user. The error wraps
-// ErrInvalid.
+// MakeKeypadID returns the id of the n-th keypad code made here for a lock:
+// "<smartlockId>-k<n>". A keypad code has no account user, and Nuki answers
+// its create with no id, so the number is ours.
+func MakeKeypadID(smartlockID, n int64) InviteID {
+	return InviteID(strconv.FormatInt(smartlockID, 10) + "-k" + strconv.FormatInt(n, 10))
+}
+
+// ParseInviteID checks the id of an access and returns its lock and user:
+// "<smartlockId>-<accountUserId>" for an invitation, "<smartlockId>-k<n>"
+// for a keypad code, whose accountUserID is 0. The error wraps ErrInvalid.
 func ParseInviteID(s string) (smartlockID, accountUserID int64, err error) {
 	lock, user, ok := strings.Cut(s, "-")
+	keypad := false
 	if ok {
 		smartlockID, err = strconv.ParseInt(lock, 10, 64)
 		if err == nil {
+			user, keypad = strings.CutPrefix(user, "k")
 			accountUserID, err = strconv.ParseInt(user, 10, 64)
 		}
 	}
 	if !ok || err != nil || smartlockID <= 0 || accountUserID <= 0 {
-		return 0, 0, fmt.Errorf("%w: %s is not an invitation id (expected <smartlockId>-<accountUserId>)", ErrInvalid, quote(s))
+		return 0, 0, fmt.Errorf("%w: %s is not an invitation id (expected <smartlockId>-<accountUserId>, or <smartlockId>-k<n> for a keypad code)", ErrInvalid, quote(s))
+	}
+	if keypad {
+		return smartlockID, 0, nil
 	}
 	return smartlockID, accountUserID, nil
 }
+
+// Kind says which way a guest gets in.
+type Kind string
+
+// The kinds of access.
+const (
+	KindApp    Kind = "app"    // an app key: the guest redeems an invite code in the Nuki app
+	KindKeypad Kind = "keypad" // a keypad code: six digits typed on a Nuki Keypad within a window
+)
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool { return k == KindApp || k == KindKeypad }
 
 // Delivery says who delivers the invite code.
 type Delivery string
@@ -45,16 +70,24 @@ const (
 // Valid reports whether d is a known delivery.
 func (d Delivery) Valid() bool { return d == DeliveryNuki || d == DeliveryCustom }
 
-// Invitation is one app authorization of one account user on one lock, with
-// the life Nuki Web does not keep: when it was sent, when it expires, whether
-// and how it was accepted, and everything that happened to it.
+// Invitation is a guest's access to one lock, with the life Nuki Web does
+// not keep: when it was sent, when it expires, whether and how it was used,
+// and everything that happened to it. Of Kind app (the zero Kind, as stored
+// before keypad codes existed) it is one app authorization of one account
+// user; of Kind keypad, one keypad code with an access window, whose
+// AccountUserID is 0 and whose ExpiresAt is the window's end once the lock
+// has the code.
 type Invitation struct {
 	ID            InviteID `json:"id"`
+	Kind          Kind     `json:"kind,omitempty"`
 	SmartlockID   int64    `json:"smartlockId"`
 	AccountUserID int64    `json:"accountUserId"`
 	Name          string   `json:"name"`
 	Email         string   `json:"email"`
 	Language      string   `json:"language,omitempty"`
+	// TimeZone is the guest's IANA time zone for our e-mails ("": the
+	// configured one).
+	TimeZone      string   `json:"timeZone,omitempty"`
 	LockName      string   `json:"lockName"`
 	AuthID        string   `json:"authId,omitempty"` // Nuki's string id of the current authorization
 	Delivery      Delivery `json:"delivery"`
@@ -112,8 +145,12 @@ type Invitation struct {
 	// automatic re-send; the re-send happens only after a fresh look at the
 	// authorization and the activity log finds no sign of use.
 	CheckRequestedAt time.Time `json:"checkRequestedAt,omitzero"`
-	// HasCode reports whether a usable invite code is stored.
+	// HasCode reports whether a usable invite code (or keypad code) is
+	// stored.
 	HasCode bool `json:"hasCode,omitempty"`
+	// CleanupAt is when the deletion of an ended keypad code from Nuki Web
+	// was claimed; it is asked for until Nuki no longer has the code.
+	CleanupAt time.Time `json:"cleanupAt,omitzero"`
 
 	// The ledger: each names the sending (Send) whose reminder, code email or
 	// automatic re-send was claimed. A claim is committed before the action,
@@ -135,6 +172,9 @@ type HistoryEntry struct {
 	Detail string    `json:"detail,omitempty"`
 	Actor  string    `json:"actor,omitempty"` // who asked: "mqtt", "web:alice", "scheduler", "sync"
 }
+
+// Keypad reports whether the access is a keypad code.
+func (inv *Invitation) Keypad() bool { return inv.Kind == KindKeypad }
 
 // Clone returns a deep copy; the history is not shared.
 func (inv Invitation) Clone() Invitation {

@@ -57,7 +57,14 @@ func (r *CreateRequest) problems() []string {
 	if len(r.RequestID) > maxRequestID {
 		bad("request_id must be at most %d characters", maxRequestID)
 	}
+	if r.Kind == "" {
+		r.Kind = KindApp
+	} else if !r.Kind.Valid() {
+		bad("kind %s must be \"app\" or \"keypad\"", quote(string(r.Kind)))
+	}
+	keypad := r.Kind == KindKeypad
 	switch {
+	case r.Email == "" && keypad:
 	case r.Email == "":
 		bad("email is required")
 	case len(r.Email) > maxEmail:
@@ -79,10 +86,16 @@ func (r *CreateRequest) problems() []string {
 	} else if !slices.Contains(Languages, r.Language) {
 		bad("language %s is not one of %s", quote(r.Language), strings.Join(Languages, ", "))
 	}
-	if r.Delivery == "" {
+	switch {
+	case keypad:
+		problems = append(problems, r.keypadProblems()...)
+	case r.Delivery == "":
 		r.Delivery = DeliveryNuki
-	} else if !r.Delivery.Valid() {
+	case !r.Delivery.Valid():
 		bad("delivery %s must be \"nuki\" or \"custom\"", quote(string(r.Delivery)))
+	}
+	if !keypad && (!r.Code.IsZero() || r.TimeZone != "") {
+		bad("code and time_zone apply to keypad codes only (\"kind\": \"keypad\")")
 	}
 	switch n := len(r.SmartlockIDs); {
 	case n == 0:
@@ -104,7 +117,8 @@ func (r *CreateRequest) problems() []string {
 }
 
 // validate checks a create request against the account as well: every lock
-// must exist, and custom delivery needs the Advanced API.
+// must exist (and have a keypad, for a keypad code), and custom delivery of
+// invitations needs the Advanced API.
 func (s *Service) validate(r *CreateRequest) error {
 	problems := r.problems()
 	s.mu.RLock()
@@ -116,11 +130,14 @@ func (s *Service) validate(r *CreateRequest) error {
 			problems = append(problems, fmt.Sprintf("lock %d is not in the Nuki Web account (sync first, or check the id)", id))
 		}
 	}
+	if r.Kind == KindKeypad && len(r.SmartlockIDs) <= MaxLocksPerRequest {
+		problems = append(problems, s.keypadLockProblems(r)...)
+	}
 	s.mu.RUnlock()
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
 	}
-	if r.Delivery == DeliveryCustom && !s.opts.AdvancedAPI {
+	if r.Kind == KindApp && r.Delivery == DeliveryCustom && !s.opts.AdvancedAPI {
 		return fmt.Errorf("%w: custom delivery needs the Nuki Advanced API: set NUKI_ADVANCED_API=true once Nuki has granted it", ErrDisabled)
 	}
 	return nil
@@ -164,7 +181,14 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) ([]Invitation, er
 			return s.current(req.Invites), nil
 		}
 	}
-	user, err := s.accountUser(ctx, r)
+	user := User{Email: r.Email}
+	var code Secret
+	var err error
+	if r.Kind == KindKeypad {
+		code, err = s.keypadCode(r)
+	} else {
+		user, err = s.accountUser(ctx, r)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +196,9 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) ([]Invitation, er
 	invs := make([]Invitation, 0, len(r.SmartlockIDs))
 	for _, lock := range r.SmartlockIDs {
 		id := MakeInviteID(lock, user.ID)
+		if r.Kind == KindKeypad {
+			id = s.nextKeypadID(lock)
+		}
 		inv, exists := s.state.Invitations[id]
 		if exists && inv.RevokedAt.IsZero() {
 			return nil, fmt.Errorf("%w: %s already has an invitation to %s (%s); re-send it instead",
@@ -181,17 +208,28 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) ([]Invitation, er
 			inv = Invitation{ID: id, SmartlockID: lock, AccountUserID: user.ID}
 		}
 		inv = inv.Clone()
-		inv.Name, inv.Email, inv.Language = r.Name, user.Email, r.Language
+		inv.Name, inv.Email, inv.Language, inv.TimeZone = r.Name, user.Email, r.Language, r.TimeZone
 		inv.LockName = s.state.Locks[lock].Name
 		inv.Delivery, inv.RemoteAllowed, inv.Access, inv.Adopted = r.Delivery, r.RemoteAllowed, r.Access, false
 		inv.RevokedAt, inv.AuthID, inv.PrevAuthID = time.Time{}, "", ""
-		inv.record(now, EventCreated, r.Actor, "delivery: "+string(r.Delivery))
+		detail := "delivery: " + string(r.Delivery)
+		if r.Kind == KindKeypad {
+			inv.Kind, detail = KindKeypad, "keypad code, window "+windowText(r.Access)
+		}
+		inv.record(now, EventCreated, r.Actor, detail)
 		invs = append(invs, inv)
 	}
 
 	claim := &change{}
 	for i := range invs {
 		invs[i].claimSending(now)
+		if r.Kind == KindKeypad {
+			invs[i].HasCode = true
+			if claim.batch.Codes == nil {
+				claim.batch.Codes = map[InviteID]Secret{}
+			}
+			claim.batch.Codes[invs[i].ID] = code
+		}
 		invs[i].Status = invs[i].StatusAt(now, s.opts.ReminderBefore)
 		claim.put(invs[i], now, EventCreated)
 	}
@@ -215,7 +253,7 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) ([]Invitation, er
 	if err := s.commitSent(ctx, invs, errs, false); err != nil {
 		return nil, err
 	}
-	s.log.Info("invitation created", "invites", len(invs), "delivery", r.Delivery, "failed", len(failures), "actor", r.Actor)
+	s.log.Info("invitation created", "kind", r.Kind, "invites", len(invs), "delivery", r.Delivery, "failed", len(failures), "actor", r.Actor)
 	out := s.current(inviteIDs(invs))
 	if len(failures) > 0 {
 		return out, fmt.Errorf("Nuki Web refused %d of %d locks; they will be retried: %w", len(failures), len(invs), errors.Join(failures...))
@@ -284,6 +322,9 @@ func (s *Service) Resend(ctx context.Context, id InviteID, o ResendOptions) (Inv
 	inv, ok := s.state.Invitations[id]
 	if !ok {
 		return Invitation{}, notFound(id)
+	}
+	if inv.Keypad() {
+		return Invitation{}, fmt.Errorf("%w: a keypad code is not re-sent; revoke it and create a new one", ErrConflict)
 	}
 	inv = inv.Clone()
 	now := s.now()
@@ -406,7 +447,7 @@ func appendOnce(ids []string, id string) []string {
 // findAuth fills in the id of the invitation's authorization from Nuki Web,
 // when there is one and it is not one being deleted.
 func (s *Service) findAuth(ctx context.Context, inv *Invitation) error {
-	a, err := s.nuki.FindAuth(ctx, inv.SmartlockID, inv.AccountUserID)
+	a, err := s.lookUp(ctx, inv)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil
@@ -437,7 +478,9 @@ func (s *Service) RevealCode(ctx context.Context, id InviteID, actor string) (Co
 	now := s.now()
 	if !ok || !inv.HasCode || !inv.StatusAt(now, s.opts.ReminderBefore).Open() {
 		why := "Nuki emails the code itself with nuki delivery"
-		if inv.Delivery == DeliveryCustom {
+		if inv.Keypad() {
+			why = "the keypad code can no longer be used"
+		} else if inv.Delivery == DeliveryCustom {
 			why = "it has not arrived from Nuki yet, or can no longer be used"
 		}
 		return Code{}, fmt.Errorf("%w: no invite code is stored for %s: %s", ErrNotFound, id, why)

@@ -222,6 +222,15 @@ type AuthFinder interface {
 	FindAuth(ctx context.Context, smartlockID, accountUserID int64) (Auth, error)
 }
 
+// KeypadAuthorizer creates and finds keypad codes. CreateKeypadCode answers
+// before the lock has the code, with no id; FindKeypadCode returns the
+// listed keypad code of a lock with that code, or an error matching
+// ErrNotFound. Deleting one is Authorizer.DeleteAuth.
+type KeypadAuthorizer interface {
+	CreateKeypadCode(ctx context.Context, smartlockIDs []int64, k KeypadGrant) error
+	FindKeypadCode(ctx context.Context, smartlockID int64, code Secret) (Auth, error)
+}
+
 // ActivityReader reads the activity log of every lock of the account.
 // ActivityLog returns the entries dated after since, oldest first; when Nuki
 // has more than the reader fetches in one go, truncated is true and the
@@ -242,6 +251,7 @@ type Nuki interface {
 	Directory
 	Authorizer
 	AuthFinder
+	KeypadAuthorizer
 	ActivityReader
 	LockSyncer
 }

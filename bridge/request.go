@@ -14,6 +14,7 @@ import (
 // <base>/invite/create and the HTTP API's body are the same document.
 type createWire struct {
 	RequestID        string          `json:"request_id"`
+	Kind             Kind            `json:"kind"` // "app" (default) or "keypad"
 	Email            string          `json:"email"`
 	Name             string          `json:"name"`
 	Language         string          `json:"language"`
@@ -25,6 +26,8 @@ type createWire struct {
 	AllowedWeekdays  json.RawMessage `json:"allowed_weekdays"`   // ["mon","tue"] or Nuki's bitmask
 	AllowedFromTime  string          `json:"allowed_from_time"`  // "HH:MM"
 	AllowedUntilTime string          `json:"allowed_until_time"` // "HH:MM"
+	Code             Secret          `json:"code"`               // keypad: the code to give; drawn when absent
+	TimeZone         string          `json:"time_zone"`          // keypad: the guest's IANA time zone for our e-mail
 }
 
 // UnmarshalJSON reads a create request in its JSON form (see README and
@@ -61,8 +64,9 @@ func (r *CreateRequest) UnmarshalJSON(data []byte) error {
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
 	}
-	*r = CreateRequest{RequestID: w.RequestID, Email: w.Email, Name: w.Name, Language: w.Language,
-		SmartlockIDs: w.SmartlockIDs, Delivery: w.Delivery, RemoteAllowed: w.RemoteAllowed, Access: a, Actor: r.Actor}
+	*r = CreateRequest{RequestID: w.RequestID, Kind: w.Kind, Email: w.Email, Name: w.Name, Language: w.Language,
+		SmartlockIDs: w.SmartlockIDs, Delivery: w.Delivery, RemoteAllowed: w.RemoteAllowed, Access: a,
+		Code: w.Code, TimeZone: w.TimeZone, Actor: r.Actor}
 	return nil
 }
 
@@ -138,7 +142,8 @@ func JSONProblem(err error) string {
 	switch {
 	case errors.As(err, &typeErr) && typeErr.Field != "":
 		want := map[string]string{"string": "a string", "bool": "true or false", "[]int64": "a list of lock ids",
-			"int64": "a lock id", "bridge.Delivery": `"nuki" or "custom"`}[typeErr.Type.String()]
+			"int64": "a lock id", "bridge.Delivery": `"nuki" or "custom"`, "bridge.Kind": `"app" or "keypad"`,
+			"bridge.Secret": "a string of six digits"}[typeErr.Type.String()]
 		if want == "" {
 			want = "of another type"
 		}

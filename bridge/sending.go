@@ -25,7 +25,8 @@ func (inv *Invitation) claimSending(now time.Time) {
 	inv.SentAt, inv.ExpiresAt, inv.ConfirmedAt = now, time.Time{}, time.Time{}
 	inv.AcceptedAt, inv.AcceptedSignal, inv.FailedAt, inv.LastError = time.Time{}, "", time.Time{}, ""
 	inv.Replacing, inv.PrevAuthID, inv.DeleteRequestedAt = false, "", time.Time{}
-	inv.AuthID, inv.RequestID, inv.HasCode, inv.BaseAppID = "", "", false, 0
+	inv.AuthID, inv.RequestID, inv.BaseAppID = "", "", 0
+	inv.HasCode = inv.HasCode && inv.Keypad() // a keypad code is ours: it outlives a refused sending
 }
 
 // unclaimSending takes back a sending Nuki Web refused: the create is owed
@@ -85,6 +86,9 @@ func (s *Service) send(ctx context.Context, invs []Invitation, d Delivery) []err
 	if len(invs) == 0 {
 		return errs
 	}
+	if invs[0].Keypad() {
+		return s.sendKeypad(ctx, invs)
+	}
 	grant := Grant{AccountUserID: invs[0].AccountUserID, Name: authName(invs[0].Name),
 		RemoteAllowed: invs[0].RemoteAllowed, Access: invs[0].Access}
 	if d == DeliveryCustom {
@@ -130,7 +134,7 @@ func (s *Service) commitSent(ctx context.Context, invs []Invitation, errs []erro
 			inv.record(now, EventFailed, "", "Nuki Web refused the authorization: "+inv.LastError)
 		} else {
 			detail := "Nuki Web took the request; waiting for the lock to confirm it"
-			if inv.Delivery == DeliveryCustom {
+			if inv.Delivery == DeliveryCustom && !inv.Keypad() {
 				detail = "Nuki Web took the request; waiting for the lock and the invite code"
 			}
 			inv.record(now, EventChanged, "", detail)
@@ -211,7 +215,7 @@ func (s *Service) advance(ctx context.Context, id InviteID, actor string) (Invit
 // change still runs waits too.
 func (s *Service) retire(ctx context.Context, inv *Invitation, now time.Time) (gone bool, err error) {
 	listed := func() (bool, *Auth, error) {
-		a, err := s.nuki.FindAuth(ctx, inv.SmartlockID, inv.AccountUserID)
+		a, err := s.lookUp(ctx, inv)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			return false, nil, nil
@@ -273,7 +277,9 @@ func (s *Service) failSending(ctx context.Context, inv Invitation, now time.Time
 func (s *Service) FollowUp(ctx context.Context) error {
 	s.op.Lock()
 	defer s.op.Unlock()
-	return s.followUp(ctx, followLookUp)
+	err := s.followUp(ctx, followLookUp)
+	s.mailKeypadCodes(ctx)
+	return err
 }
 
 // How followUp goes about it.
@@ -289,8 +295,8 @@ const (
 func (s *Service) followUp(ctx context.Context, mode followMode) error {
 	now := s.now()
 	ids := s.pick(func(inv *Invitation) bool {
-		if !inv.RevokedAt.IsZero() {
-			return false
+		if !inv.RevokedAt.IsZero() || inv.Keypad() && !inv.FailedAt.IsZero() && !now.Before(inv.Access.Until) {
+			return false // revoked, or a failed keypad code whose window is over: no retry
 		}
 		if inv.awaitingLock() {
 			// A failed one is asked for again by the scheduler only, and
@@ -357,7 +363,7 @@ func (s *Service) confirmTimeout(ctx context.Context, id InviteID, now time.Time
 func (s *Service) checkConfirmed(ctx context.Context, id InviteID, retry bool) error {
 	inv := s.state.Invitations[id].Clone()
 	now := s.now()
-	a, err := s.nuki.FindAuth(ctx, inv.SmartlockID, inv.AccountUserID)
+	a, err := s.lookUp(ctx, &inv)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("looking up %s: %w", id, err)
 	}

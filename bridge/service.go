@@ -29,23 +29,37 @@ type Options struct {
 	// FollowUp is how often invitations waiting for their lock are looked
 	// up between syncs; 15s.
 	FollowUp time.Duration
+	// KeypadEmailBefore is how long before its window opens a keypad code
+	// is e-mailed to the guest; at once when the window opens sooner; 24h.
+	KeypadEmailBefore time.Duration
+	// KeypadCleanupAfter is how long after its window ended a keypad code
+	// is deleted from Nuki Web; 24h; negative: never.
+	KeypadCleanupAfter time.Duration
 
 	Now    func() time.Time // the clock; time.Now
 	Logger *slog.Logger
 }
 
-// CreateRequest asks for one invitation per lock. Its JSON form (see
-// UnmarshalJSON) is what MQTT and the HTTP API take.
+// CreateRequest asks for one access per lock: an invitation (an app key) or
+// a keypad code. Its JSON form (see UnmarshalJSON) is what MQTT and the HTTP
+// API take.
 type CreateRequest struct {
 	RequestID     string   // optional; the same id within 30 days never creates twice
-	Email         string   // required
+	Kind          Kind     // app (default) or keypad
+	Email         string   // required for app; for keypad, where our e-mail sends the code
 	Name          string   // required; the guest's name
 	Language      string   // en de es fr it nl cs sk; default en
 	SmartlockIDs  []int64  // one invitation per lock
 	Delivery      Delivery // default nuki
 	RemoteAllowed bool
-	Access        Access
-	Actor         string // who asks, for the history: "mqtt", "web:alice"
+	Access        Access // keypad: Until is required
+	// Code is the keypad code to give (keypad only); a random one that no
+	// code on the locks has is drawn when empty.
+	Code Secret
+	// TimeZone is the guest's IANA time zone, in which our e-mail shows a
+	// keypad code's window; "" is the configured one.
+	TimeZone string
+	Actor    string // who asks, for the history: "mqtt", "web:alice"
 }
 
 // ResendOptions tunes a re-send. The zero value re-sends with the
@@ -105,6 +119,8 @@ type Service struct {
 	// Web. Guarded by mu (written with op held too).
 	seq     uint64
 	touched map[InviteID]uint64
+	// keypad is what the last sync listed of keypad codes. Guarded by mu.
+	keypad keypadListing
 
 	syncNow chan struct{}
 }
@@ -126,6 +142,12 @@ func NewService(store Store, nuki Nuki, mailer Mailer, opts Options) *Service {
 	}
 	if opts.FollowUp <= 0 {
 		opts.FollowUp = 15 * time.Second
+	}
+	if opts.KeypadEmailBefore <= 0 {
+		opts.KeypadEmailBefore = 24 * time.Hour
+	}
+	if opts.KeypadCleanupAfter == 0 {
+		opts.KeypadCleanupAfter = 24 * time.Hour
 	}
 	if opts.AutoResendMax < 0 {
 		opts.AutoResendMax = 0
@@ -283,6 +305,9 @@ type change struct {
 	events []pendingEvent
 	// closing lists the open invitations a sync found gone from Nuki Web.
 	closing []InviteID
+	// keypad is what a sync listed of keypad codes, kept once it is
+	// committed; nil for other changes.
+	keypad *keypadListing
 }
 
 // put stages an invitation and the events about it. A code that can no
@@ -306,8 +331,12 @@ func (c *change) putUsed(inv Invitation, now time.Time, types []EventType, used 
 		}
 		c.events = append(c.events, pendingEvent{typ: t, at: now, of: of})
 	}
+	usedEvent := EventUsed
+	if inv.Keypad() {
+		usedEvent = EventCodeUsed
+	}
 	for i := range used {
-		c.events = append(c.events, pendingEvent{typ: EventUsed, at: now, of: of, use: &used[i], detail: useDetail(used[i])})
+		c.events = append(c.events, pendingEvent{typ: usedEvent, at: now, of: of, use: &used[i], detail: useDetail(used[i])})
 	}
 }
 

@@ -116,12 +116,12 @@ func TestStatusAt(t *testing.T) {
 }
 
 func TestParseInviteID(t *testing.T) {
-	for _, ok := range []string{"100-5001", "1-1"} {
+	for _, ok := range []string{"100-5001", "1-1", "100-k1", string(bridge.MakeKeypadID(17, 42))} {
 		if _, _, err := bridge.ParseInviteID(ok); err != nil {
 			t.Errorf("ParseInviteID(%q): %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "100", "100-", "-5", "a-b", "100-5-1", "0-5", "1--5"} {
+	for _, bad := range []string{"", "100", "100-", "-5", "a-b", "100-5-1", "0-5", "1--5", "100-k", "100-k0", "100-kk1", "k1-5"} {
 		if _, _, err := bridge.ParseInviteID(bad); !errors.Is(err, bridge.ErrInvalid) {
 			t.Errorf("ParseInviteID(%q) = %v, want ErrInvalid", bad, err)
 		}

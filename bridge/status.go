@@ -26,16 +26,33 @@ const (
 	StatusFailed       Status = "failed"        // Nuki or the lock refused, or the lock did not confirm in time
 )
 
-// Statuses lists every status, in display order.
+// The statuses of a keypad code of its own; it shares sending, revoked and
+// failed with invitations.
+const (
+	StatusScheduled Status = "scheduled" // the lock has the code; its window has not opened yet
+	StatusActive    Status = "active"    // the window is open; the code has not been used yet
+	StatusUsed      Status = "used"      // the code opened the lock (the activity log says so); the window is open
+	StatusEnded     Status = "ended"     // the window is over
+)
+
+// Statuses lists every status of an invitation (an app key), in display
+// order.
 var Statuses = []Status{StatusSending, StatusPending, StatusExpiringSoon, StatusAccepted, StatusExpired, StatusRevoked, StatusFailed}
+
+// KeypadStatuses lists every status of a keypad code, in display order.
+var KeypadStatuses = []Status{StatusSending, StatusScheduled, StatusActive, StatusUsed, StatusEnded, StatusRevoked, StatusFailed}
 
 // OpenStatuses are the statuses in which an invitation may still change by
 // itself.
 var OpenStatuses = []Status{StatusSending, StatusPending, StatusExpiringSoon, StatusFailed}
 
-// Open reports whether the invitation may still change by itself.
+// Open reports whether the access may still change by itself.
 func (s Status) Open() bool {
-	return s == StatusSending || s == StatusPending || s == StatusExpiringSoon || s == StatusFailed
+	switch s {
+	case StatusSending, StatusPending, StatusExpiringSoon, StatusFailed, StatusScheduled, StatusActive, StatusUsed:
+		return true
+	}
+	return false
 }
 
 // Resendable reports whether a re-send makes sense in this status without
@@ -60,6 +77,9 @@ const (
 // reminderBefore is how long before expiry a pending invitation counts as
 // expiring soon.
 func (inv *Invitation) StatusAt(now time.Time, reminderBefore time.Duration) Status {
+	if inv.Keypad() {
+		return inv.keypadStatusAt(now)
+	}
 	switch {
 	case !inv.RevokedAt.IsZero():
 		return StatusRevoked
@@ -79,6 +99,26 @@ func (inv *Invitation) StatusAt(now time.Time, reminderBefore time.Duration) Sta
 	return StatusPending
 }
 
+// keypadStatusAt is StatusAt for a keypad code: its window, not a validity,
+// decides, and a use is recorded without closing it.
+func (inv *Invitation) keypadStatusAt(now time.Time) Status {
+	switch {
+	case !inv.RevokedAt.IsZero():
+		return StatusRevoked
+	case !inv.FailedAt.IsZero():
+		return StatusFailed
+	case inv.Replacing || inv.ExpiresAt.IsZero():
+		return StatusSending
+	case !now.Before(inv.Access.Until):
+		return StatusEnded
+	case !inv.LastUsedAt.IsZero():
+		return StatusUsed
+	case now.Before(inv.Access.From):
+		return StatusScheduled
+	}
+	return StatusActive
+}
+
 // ClosedAt returns when an accepted, expired or revoked invitation reached
 // that status, and false for open ones.
 func (inv *Invitation) ClosedAt() (time.Time, bool) {
@@ -87,7 +127,7 @@ func (inv *Invitation) ClosedAt() (time.Time, bool) {
 		return inv.AcceptedAt, true
 	case StatusRevoked:
 		return inv.RevokedAt, true
-	case StatusExpired:
+	case StatusExpired, StatusEnded:
 		return inv.ExpiresAt, true
 	}
 	return time.Time{}, false
@@ -120,12 +160,17 @@ func (inv *Invitation) awaitingLock() bool {
 // authorization out: it is listed and no operation is running on it.
 func lockHas(a Auth) bool { return a.OperationID == "" }
 
-// confirm starts the validity of a sending the lock has confirmed.
+// confirm starts the validity of a sending the lock has confirmed; a keypad
+// code's lasts until its window ends.
 func (inv *Invitation) confirm(now time.Time, validity time.Duration) {
 	inv.ConfirmedAt, inv.ExpiresAt = now, now.Add(validity)
 	inv.Attempts, inv.FailedAt, inv.LastError = 0, time.Time{}, ""
 	detail := "the lock has the authorization; Nuki emails the invite code"
-	if inv.Delivery == DeliveryCustom {
+	switch {
+	case inv.Keypad():
+		inv.ExpiresAt = inv.Access.Until
+		detail = "the lock has the keypad code"
+	case inv.Delivery == DeliveryCustom:
 		detail = "the lock has the authorization"
 	}
 	inv.record(now, EventSent, "", detail)
@@ -261,8 +306,14 @@ func (s *Service) settle(inv *Invitation, now time.Time, types []EventType) []Ev
 		ev = EventRevoked
 	case StatusFailed:
 		ev = EventFailed
+	case StatusActive, StatusUsed:
+		if prev == StatusScheduled {
+			ev, detail = EventWindowOpened, "window from "+inv.Access.From.UTC().Format(time.RFC3339)
+		}
+	case StatusEnded:
+		ev, detail = EventWindowEnded, "window until "+inv.Access.Until.UTC().Format(time.RFC3339)
 	}
-	if ev == "" || prev == "" && (status == StatusPending || status == StatusSending) {
+	if ev == "" || prev == "" && (status == StatusPending || status == StatusSending || status == StatusEnded) {
 		if types == nil {
 			types = []EventType{EventChanged}
 		}

@@ -102,6 +102,11 @@ func (s *Service) Sync(ctx context.Context) error {
 				break
 			}
 		}
+		if err == nil {
+			s.mu.Lock()
+			s.keypad = *c.keypad
+			s.mu.Unlock()
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -127,6 +132,7 @@ func (s *Service) Sync(ctx context.Context) error {
 	if err := s.followUp(ctx, followAfterMap); err != nil {
 		s.log.Warn("carrying on after the sync", "err", err)
 	}
+	s.mailKeypadCodes(ctx)
 	return nil
 }
 
@@ -353,7 +359,7 @@ func (s *Service) diff(snap Snapshot, entries []LogEntry, now time.Time, start u
 		}
 	}
 	for id, inv := range st.Invitations {
-		if _, ok := byInvite[id]; ok || s.touched[id] > start {
+		if _, ok := byInvite[id]; ok || s.touched[id] > start || inv.Keypad() {
 			continue
 		}
 		var types []EventType
@@ -375,6 +381,7 @@ func (s *Service) diff(snap Snapshot, entries []LogEntry, now time.Time, start u
 			c.putUsed(inv, now, types, used)
 		}
 	}
+	s.diffKeypad(c, snap.KeypadCodes, entries, now, start)
 	return c
 }
 

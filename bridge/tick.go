@@ -56,6 +56,11 @@ func (s *Service) Tick(ctx context.Context) error {
 	if err := s.autoResend(ctx); err != nil {
 		errs = append(errs, err)
 	}
+
+	s.mailKeypadCodes(ctx)
+	if err := s.cleanUpKeypadCodes(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -74,7 +79,7 @@ func (s *Service) pick(keep func(*Invitation) bool) []InviteID {
 
 // autoResendDue reports whether inv is due for an automatic re-send.
 func (s *Service) autoResendDue(inv *Invitation) bool {
-	if inv.Replacing || inv.AutoResends >= s.opts.AutoResendMax || inv.AutoResentSend >= inv.Send || inv.Send == 0 ||
+	if inv.Keypad() || inv.Replacing || inv.AutoResends >= s.opts.AutoResendMax || inv.AutoResentSend >= inv.Send || inv.Send == 0 ||
 		!inv.RevokedAt.IsZero() {
 		return false
 	}
@@ -144,10 +149,10 @@ func (s *Service) remind(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// mailCode emails the invite code to the guest, once per sending: the claim
-// is committed before the message goes out, so a crash may drop the email
-// (the history then shows no outcome) but never sends it twice. Call with
-// s.op held.
+// mailCode emails the invite code (or keypad code) to the guest, once per
+// sending: the claim is committed before the message goes out, so a crash
+// may drop the email (the history then shows no outcome) but never sends it
+// twice. Call with s.op held.
 func (s *Service) mailCode(ctx context.Context, id InviteID, kind MessageKind) {
 	inv, ok := s.state.Invitations[id]
 	code := s.state.Codes[id]
@@ -164,8 +169,12 @@ func (s *Service) mailCode(ctx context.Context, id InviteID, kind MessageKind) {
 		return
 	}
 	err := s.mailer.Send(ctx, Message{Kind: kind, To: inv.Email, Name: inv.Name, Language: inv.Language,
-		Lock: inv.LockName, Code: code, ExpiresAt: inv.ExpiresAt})
-	s.recordMail(ctx, id, string(kind)+" email to the guest", EventSent, err)
+		TimeZone: inv.TimeZone, Lock: inv.LockName, Code: code, ExpiresAt: inv.ExpiresAt, Access: inv.Access})
+	onSent := EventSent
+	if inv.Keypad() {
+		onSent = "" // Home Assistant hears of a keypad code's window, not of its e-mail
+	}
+	s.recordMail(ctx, id, string(kind)+" email to the guest", onSent, err)
 }
 
 // recordMail notes an email's outcome in the history and, once sent, emits
@@ -283,7 +292,7 @@ func (s *Service) autoResend(ctx context.Context) error {
 // time and a description, or "" when there is none.
 func (s *Service) freshEvidence(ctx context.Context, inv *Invitation) (Signal, time.Time, string, error) {
 	now := s.now()
-	a, err := s.nuki.FindAuth(ctx, inv.SmartlockID, inv.AccountUserID)
+	a, err := s.lookUp(ctx, inv)
 	switch {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:

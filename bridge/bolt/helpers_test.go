@@ -50,7 +50,8 @@ func mustCommit(t testing.TB, s *Store, b bridge.Batch) {
 func fullInvitation(lock, user int64) bridge.Invitation {
 	return bridge.Invitation{
 		ID: bridge.MakeInviteID(lock, user), SmartlockID: lock, AccountUserID: user,
-		Name: "Ada Lovelace", Email: "ada@example.org", Language: "en", LockName: "Front door",
+		Kind: bridge.KindKeypad, Name: "Ada Lovelace", Email: "ada@example.org", Language: "en", TimeZone: "Europe/Berlin",
+		LockName: "Front door", CleanupAt: t0.Add(6 * time.Hour),
 		AuthID: "66c5b1e7a53a2b0f6e4e1d2c", Delivery: bridge.DeliveryCustom, Adopted: true, RemoteAllowed: true,
 		Access: bridge.Access{From: t0, Until: t0.Add(720 * time.Hour), WeekDays: 62, FromTime: 480, UntilTime: 1080},
 		Send:   3, SentAt: t0, ConfirmedAt: t0.Add(time.Second), ExpiresAt: t0.Add(48 * time.Hour),

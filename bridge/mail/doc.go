@@ -1,14 +1,14 @@
 // Package mail sends the emails of nuki-invites over SMTP: the guest's
-// invite, the reminder before the code expires, the re-sent invite, and the
-// admin's digest of invitations not redeemed yet. It implements
-// bridge.Mailer.
+// invite, the reminder before the code expires, the re-sent invite, the
+// admin's digest of invitations not redeemed yet, and a guest's keypad code
+// with its window. It implements bridge.Mailer.
 //
 // # Templates
 //
-// Each kind of email (invite, reminder, resend, digest) is a template of
-// three files: a one-line subject and a plain-text part, both executed with
-// text/template, and an HTML part executed with html/template, which escapes
-// every value (a guest called <b>Bob</b> stays text). English (en) and German
+// Each kind of email (invite, reminder, resend, digest, keypad_code) is a
+// template of three files: a one-line subject and a plain-text part, both
+// executed with text/template, and an HTML part executed with html/template,
+// which escapes every value (a guest called <b>Bob</b> stays text). English (en) and German
 // (de) are built in. TEMPLATE_DIR may override any of them file by file and
 // add languages, in the same layout as the built-in ones:
 //
@@ -17,7 +17,7 @@
 //	    invite.subject.txt    subject line
 //	    invite.txt            plain-text part
 //	    invite.html           HTML part
-//	    reminder.subject.txt  … and so on for reminder, resend, digest
+//	    reminder.subject.txt  … and so on for reminder, resend, digest, keypad_code
 //	  de/
 //	    invite.txt            replaces only the built-in German text part
 //	  fr/
@@ -30,7 +30,10 @@
 // {{.Code}}, {{.Expires}} (written out in German for de, in English
 // otherwise, in TIME_ZONE), {{.ExpiresAt}}, {{.Validity}}, {{.AppStoreURL}},
 // {{.PlayStoreURL}} and, for the digest, {{range .Invitations}} with
-// {{.Guest}}, {{.Email}}, {{.Lock}}, {{.Expires}}, {{.StatusText}}.
+// {{.Guest}}, {{.Email}}, {{.Lock}}, {{.Expires}}, {{.StatusText}}; for a
+// keypad code, {{.Window.From}}, {{.Window.Until}}, {{.Window.Days}},
+// {{.Window.DailyFrom}} and {{.Window.DailyUntil}}, in the guest's time zone
+// when the code was given one.
 // A subject is folded into one line.
 //
 // LoadTemplates parses every template at start-up and executes it once with

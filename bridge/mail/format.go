@@ -101,3 +101,42 @@ func maskAddress(addr string) string {
 	r := []rune(local)
 	return string(r[0]) + "***@" + domain
 }
+
+// Weekday abbreviations by Nuki's weekday bits, Monday (64) first.
+var (
+	weekdayBits    = [...]int{64, 32, 16, 8, 4, 2, 1}
+	germanDays     = [...]string{"Mo", "Di", "Mi", "Do", "Fr", "Sa", "So"}
+	englishDays    = [...]string{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}
+	everyDayOfWeek = 127
+)
+
+// window describes an access window for a reader of lang, in loc.
+func window(a bridge.Access, lang string, loc *time.Location) Window {
+	var w Window
+	if !a.From.IsZero() {
+		w.FromAt = a.From.In(loc)
+		w.From = formatTime(w.FromAt, lang)
+	}
+	if !a.Until.IsZero() {
+		w.UntilAt = a.Until.In(loc)
+		w.Until = formatTime(w.UntilAt, lang)
+	}
+	if a.WeekDays != 0 && a.WeekDays != everyDayOfWeek {
+		names := englishDays
+		if baseLanguage(lang) == "de" {
+			names = germanDays
+		}
+		var days []string
+		for i, bit := range weekdayBits {
+			if a.WeekDays&bit != 0 {
+				days = append(days, names[i])
+			}
+		}
+		w.Days = strings.Join(days, ", ")
+	}
+	if a.FromTime != 0 || a.UntilTime != 0 {
+		w.DailyFrom = fmt.Sprintf("%02d:%02d", a.FromTime/60, a.FromTime%60)
+		w.DailyUntil = fmt.Sprintf("%02d:%02d", a.UntilTime/60, a.UntilTime%60)
+	}
+	return w
+}

@@ -11,7 +11,8 @@ import (
 // Preview renders template name in lang with sample data: the guest
 // "Alice Example", the lock "Front door", the code "123 456 789" and an
 // expiry 48 hours from now, in loc (nil: the system's zone). A digest lists
-// two sample invitations. It serves `nuki-invites template preview NAME
+// two sample invitations; a keypad code is 345678 for the three days before
+// that, Monday to Friday, 08:00 to 20:00. It serves `nuki-invites template preview NAME
 // --lang de`. An unknown name wraps bridge.ErrInvalid.
 func Preview(t *Templates, name, lang string, loc *time.Location) (Rendered, error) {
 	kind := bridge.MessageKind(name)
@@ -35,6 +36,11 @@ func sampleMessage(kind bridge.MessageKind, lang string, expires time.Time) brid
 		Lock:      "Front door",
 		Code:      "123 456 789",
 		ExpiresAt: expires,
+	}
+	if kind == bridge.MessageKeypadCode {
+		m.Code = "345678"
+		m.Access = bridge.Access{From: expires.Add(-72 * time.Hour), Until: expires, WeekDays: 0b1111100,
+			FromTime: 8 * 60, UntilTime: 20 * 60}
 	}
 	if kind == bridge.MessageDigest {
 		m = bridge.Message{

@@ -35,7 +35,8 @@ const DefaultLanguage = "en"
 const DefaultValidity = 48 * time.Hour
 
 // kinds lists the templates, in the order they are documented.
-var kinds = []bridge.MessageKind{bridge.MessageInvite, bridge.MessageReminder, bridge.MessageResend, bridge.MessageDigest}
+var kinds = []bridge.MessageKind{bridge.MessageInvite, bridge.MessageReminder, bridge.MessageResend, bridge.MessageDigest,
+	bridge.MessageKeypadCode}
 
 // part is one file of a template: subject, plain text or HTML.
 type part int
@@ -77,6 +78,24 @@ type Data struct {
 	PlayStoreURL string // the Nuki app on Google Play
 	// Invitations lists the invitations a digest is about.
 	Invitations []DigestEntry
+	// Window is a keypad code's access window (keypad_code only).
+	Window Window
+}
+
+// Window is a keypad code's access window as a guest reads it, in the
+// guest's time zone (or the configured one) and the template's language.
+// Fields that do not restrict the window are empty.
+type Window struct {
+	From    string    // e.g. "Freitag, 13. März 2026, 18:30 Uhr (MEZ)"; empty: from now on
+	Until   string    // formatted like From
+	FromAt  time.Time // the same moments, for templates that format them themselves
+	UntilAt time.Time
+	// Days lists the weekdays the code works on, e.g. "Mo, Di, Fr" or
+	// "Mon, Tue, Fri"; empty: every day.
+	Days string
+	// DailyFrom and DailyUntil are the times of day it works, "08:00" and
+	// "18:00"; empty: all day.
+	DailyFrom, DailyUntil string
 }
 
 // DigestEntry is one invitation in the admin's digest.
@@ -135,7 +154,7 @@ func WithValidity(d time.Duration) LoadOption {
 //	<dir>/<language>/<kind>.txt           plain-text part (text/template)
 //	<dir>/<language>/<kind>.html          HTML part (html/template)
 //
-// with kind one of invite, reminder, resend, digest and language a lowercase
+// with kind one of invite, reminder, resend, digest, keypad_code and language a lowercase
 // code such as en, de, fr or de-at. A language may provide some kinds and not
 // others; a kind it provides needs all three files (from dir or built in).
 //
@@ -361,11 +380,17 @@ func (t *Templates) lookup(kind bridge.MessageKind, lang string) (*templateSet, 
 }
 
 // Render executes the template of m.Kind in m.Language (falling back to
-// English) with dates in loc (nil: the system's zone). The result contains
-// the invite code; errors do not. An unknown kind wraps bridge.ErrInvalid.
+// English) with dates in m.TimeZone, else in loc (nil: the system's zone).
+// The result contains the invite code; errors do not. An unknown kind wraps
+// bridge.ErrInvalid.
 func (t *Templates) Render(m bridge.Message, loc *time.Location) (Rendered, error) {
 	if loc == nil {
 		loc = time.Local
+	}
+	if m.TimeZone != "" {
+		if guest, err := time.LoadLocation(m.TimeZone); err == nil {
+			loc = guest
+		}
 	}
 	set, lang := t.lookup(m.Kind, m.Language)
 	if set == nil {
@@ -407,6 +432,7 @@ func (t *Templates) data(m bridge.Message, lang string, loc *time.Location) Data
 		d.ExpiresAt = m.ExpiresAt.In(loc)
 		d.Expires = formatTime(d.ExpiresAt, lang)
 	}
+	d.Window = window(m.Access, lang, loc)
 	for _, inv := range m.Invitations {
 		e := DigestEntry{
 			Guest:      inv.Name,

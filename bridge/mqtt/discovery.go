@@ -95,7 +95,7 @@ func (b *Bridge) bridgeConfig() (topic string, payload []byte) {
 		"events": {
 			"p": "event", "name": "Invitation event", "icon": "mdi:email-fast-outline",
 			"unique_id": t.slug + "_events", "default_entity_id": "event." + t.slug + "_invitation_event",
-			"state_topic": t.event(), "event_types": append(slices.Clone(bridge.PublicEventTypes), eventCommandRefused),
+			"state_topic": t.event(), "event_types": slices.Concat(bridge.PublicEventTypes, bridge.KeypadEventTypes, []bridge.EventType{eventCommandRefused}),
 		},
 	}
 	counts := []struct {
@@ -175,6 +175,9 @@ func lockModel(lockType int) string {
 // lock. Its unique ids come from the invitation id only, so they never
 // change; names only shape the suggested entity ids.
 func (b *Bridge) inviteConfig(inv bridge.Invitation, via string) (topic string, payload []byte) {
+	if inv.Keypad() {
+		return b.keypadConfig(inv, via)
+	}
 	t := b.topics
 	id := t.inviteDevice(inv.ID)
 	state := t.inviteState(inv.ID)
@@ -215,7 +218,7 @@ func (b *Bridge) inviteConfig(inv bridge.Invitation, via string) (topic string, 
 			"p": "button", "name": "Re-send", "icon": "mdi:email-sync",
 			"unique_id": uid + "resend", "default_entity_id": "button." + entity + "_resend",
 			"command_topic": t.inviteCommand(inv.ID, "resend"), "payload_press": "{}",
-			"availability":      b.availableIn(state, func(s bridge.Status) bool { return s.Resendable() && s != bridge.StatusSending }),
+			"availability":      b.availableIn(state, bridge.Statuses, func(s bridge.Status) bool { return s.Resendable() && s != bridge.StatusSending }),
 			"availability_mode": "all",
 		},
 		"revoke": {
@@ -223,7 +226,7 @@ func (b *Bridge) inviteConfig(inv bridge.Invitation, via string) (topic string, 
 			"unique_id": uid + "revoke", "default_entity_id": "button." + entity + "_revoke",
 			"command_topic": t.inviteCommand(inv.ID, "revoke"), "payload_press": "{}",
 			"enabled_by_default": false,
-			"availability":       b.availableIn(state, func(s bridge.Status) bool { return s != bridge.StatusRevoked }),
+			"availability":       b.availableIn(state, bridge.Statuses, func(s bridge.Status) bool { return s != bridge.StatusRevoked }),
 			"availability_mode":  "all",
 		},
 	}
@@ -248,12 +251,12 @@ func syncAttributes() string {
 }
 
 // availableIn is the availability of a button whose action makes sense only
-// in the statuses ok accepts (the core's rules): the bridge must be online,
-// and the invitation's state must show one of them. Elsewhere the button is
-// unavailable rather than pressable and refused.
-func (b *Bridge) availableIn(state string, ok func(bridge.Status) bool) []map[string]string {
+// in those of statuses that ok accepts (the core's rules): the bridge must be
+// online, and the access's state must show one of them. Elsewhere the button
+// is unavailable rather than pressable and refused.
+func (b *Bridge) availableIn(state string, statuses []bridge.Status, ok func(bridge.Status) bool) []map[string]string {
 	var names []string
-	for _, s := range bridge.Statuses {
+	for _, s := range statuses {
 		if ok(s) {
 			names = append(names, "'"+string(s)+"'")
 		}

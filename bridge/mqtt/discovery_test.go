@@ -199,7 +199,7 @@ func checkDiscovery(t *testing.T, h *harness, retained map[string][]byte, cu str
 				}
 			case "event":
 				types := fmt.Sprint(c["event_types"])
-				if want := fmt.Sprint(append(slices.Clone(bridge.PublicEventTypes), "command_refused")); types != want || c["state_topic"] != h.topic("event") {
+				if want := fmt.Sprint(slices.Concat(bridge.PublicEventTypes, bridge.KeypadEventTypes, []bridge.EventType{"command_refused"})); types != want || c["state_topic"] != h.topic("event") {
 					t.Errorf("%s: event_types %s state_topic %v, want %s on the event topic", name, types, c["state_topic"], want)
 				}
 			default:

@@ -44,19 +44,33 @@ type inviteState struct {
 	LastUsed       timestamp     `json:"last_used"` // the guest's latest entry in the lock's activity log
 	ResendCount    int           `json:"resend_count"`
 	LastError      string        `json:"last_error"`
+	*keypadState                 // a keypad code's; absent for invitations
 }
 
-// inviteStatePayload encodes an invitation's state. While it is sending,
+// keypadState is what a keypad code's state has besides an invitation's:
+// its kind and its access window (window_start null: from the start).
+type keypadState struct {
+	Kind        bridge.Kind `json:"kind"`
+	WindowStart timestamp   `json:"window_start"`
+	WindowEnd   timestamp   `json:"window_end"`
+}
+
+// inviteStatePayload encodes an invitation's or a keypad code's state. While it is sending,
 // confirmed_at and expires_at are null (Invitation.Validity), so Home
 // Assistant shows no expiry rather than a stale one.
 func inviteStatePayload(inv bridge.Invitation) []byte {
 	confirmed, expires := inv.Validity()
+	var keypad *keypadState
+	if inv.Keypad() {
+		keypad = &keypadState{Kind: inv.Kind, WindowStart: timestamp(inv.Access.From.UTC()), WindowEnd: timestamp(inv.Access.Until.UTC())}
+	}
 	return mustJSON(inviteState{
 		Status: inv.Status, Name: inv.Name, Lock: inv.LockName,
 		SmartlockID: inv.SmartlockID, AccountUserID: inv.AccountUserID,
 		SentAt: timestamp(inv.SentAt), ConfirmedAt: timestamp(confirmed), ExpiresAt: timestamp(expires),
 		AcceptedAt: timestamp(inv.AcceptedAt), AcceptedSignal: inv.AcceptedSignal, LastUsed: timestamp(inv.LastUsedAt),
 		ResendCount: inv.ResendCount, LastError: inv.LastError,
+		keypadState: keypad,
 	})
 }
 
@@ -118,7 +132,7 @@ func eventPayload(ev bridge.Event) []byte {
 		EventType: ev.Type, InviteID: ev.Invitation.ID, Name: ev.Invitation.Name,
 		Lock: ev.Invitation.LockName, At: timestamp(ev.At),
 	}
-	if ev.Type == bridge.EventUsed && ev.Use != nil {
+	if (ev.Type == bridge.EventUsed || ev.Type == bridge.EventCodeUsed) && ev.Use != nil {
 		m.Action, m.Trigger = bridge.ActionName(ev.Use.Action), bridge.TriggerName(ev.Use.Trigger)
 		m.UsedAt = timestamp(ev.Use.Date)
 	}
