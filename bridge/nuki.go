@@ -193,65 +193,44 @@ const (
 	StateSuccess     = 0
 )
 
-// Fetcher reads the account's locks, users, app authorizations and keypad
-// codes.
-type Fetcher interface {
+// Nuki is everything the Service needs of Nuki Web, in one interface: the
+// Service is its only consumer and uses all of it.
+type Nuki interface {
+	// Fetch reads the account's locks, users, app authorizations and keypad
+	// codes.
 	Fetch(ctx context.Context) (Snapshot, error)
-}
 
-// Directory finds and creates account users. FindUser returns an error
-// matching ErrNotFound when no user has that email.
-type Directory interface {
+	// FindUser finds the account user with that email; none is an error
+	// matching ErrNotFound. CreateUser adds one.
 	FindUser(ctx context.Context, email string) (User, error)
 	CreateUser(ctx context.Context, u NewUser) (User, error)
-}
 
-// Authorizer creates and deletes app authorizations. CreateAuth makes Nuki
-// email an invite code; CreateAdvancedAuth does not, and answers a request id
-// whose outcome arrives later as an AuthCreation.
-type Authorizer interface {
+	// CreateAuth creates an app authorization and makes Nuki email an
+	// invite code; CreateAdvancedAuth does not, and answers a request id
+	// whose outcome arrives later as an AuthCreation. DeleteAuth deletes an
+	// authorization of any type.
 	CreateAuth(ctx context.Context, smartlockID int64, g Grant) error
 	CreateAdvancedAuth(ctx context.Context, smartlockIDs []int64, g Grant) (requestID string, err error)
 	DeleteAuth(ctx context.Context, smartlockID int64, authID string) error
-}
 
-// AuthFinder looks up the app authorization of one user on one lock, for an
-// action that must not wait for the next sync. None: an error matching
-// ErrNotFound.
-type AuthFinder interface {
+	// FindAuth looks up the app authorization of one user on one lock, for
+	// an action that must not wait for the next sync; none is an error
+	// matching ErrNotFound.
 	FindAuth(ctx context.Context, smartlockID, accountUserID int64) (Auth, error)
-}
 
-// KeypadAuthorizer creates and finds keypad codes. CreateKeypadCode answers
-// before the lock has the code, with no id; FindKeypadCode returns the
-// listed keypad code of a lock with that code, or an error matching
-// ErrNotFound. Deleting one is Authorizer.DeleteAuth.
-type KeypadAuthorizer interface {
+	// CreateKeypadCode asks for a keypad code on locks; it answers before
+	// the lock has the code, with no id. FindKeypadCode returns the listed
+	// keypad code of a lock with that code, or an error matching
+	// ErrNotFound.
 	CreateKeypadCode(ctx context.Context, smartlockIDs []int64, k KeypadGrant) error
 	FindKeypadCode(ctx context.Context, smartlockID int64, code Secret) (Auth, error)
-}
 
-// ActivityReader reads the activity log of every lock of the account.
-// ActivityLog returns the entries dated after since, oldest first; when Nuki
-// has more than the reader fetches in one go, truncated is true and the
-// entries are the newest ones.
-type ActivityReader interface {
+	// ActivityLog reads the activity log of every lock of the account: the
+	// entries dated after since, oldest first; when Nuki has more than one
+	// read takes, truncated is true and the entries are the newest ones.
 	ActivityLog(ctx context.Context, since time.Time) (entries []LogEntry, truncated bool, err error)
-}
 
-// LockSyncer asks a lock to sync with Nuki Web now, so that its counters
-// (lockCount, lastActiveDate) and pending changes catch up.
-type LockSyncer interface {
+	// SyncLock asks a lock to sync with Nuki Web now, so that its counters
+	// (lockCount, lastActiveDate) and pending changes catch up.
 	SyncLock(ctx context.Context, smartlockID int64) error
-}
-
-// Nuki is everything the Service needs of Nuki Web.
-type Nuki interface {
-	Fetcher
-	Directory
-	Authorizer
-	AuthFinder
-	KeypadAuthorizer
-	ActivityReader
-	LockSyncer
 }
