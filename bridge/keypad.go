@@ -29,6 +29,9 @@ type keypadListing struct {
 	// unmanaged are the codes made elsewhere (Nuki Web, the app), without
 	// their Code.
 	unmanaged []Auth
+	// codes are the unmanaged codes' digits by Nuki's id, kept in memory
+	// only, for AdoptKeypadCode.
+	codes map[string]Secret
 }
 
 // maxTimeZone bounds the length of a time zone name in a request.
@@ -223,7 +226,7 @@ func keypadUse(e LogEntry) bool {
 // Call with s.op and s.syncing held.
 func (s *Service) diffKeypad(c *change, listed []Auth, entries []LogEntry, now time.Time, start uint64) {
 	st := &s.state
-	listing := &keypadListing{inUse: map[int64]map[string]bool{}}
+	listing := &keypadListing{inUse: map[int64]map[string]bool{}, codes: map[string]Secret{}}
 	c.keypad = listing
 	type lockCode struct {
 		lock int64
@@ -261,7 +264,7 @@ func (s *Service) diffKeypad(c *change, listed []Auth, entries []LogEntry, now t
 			id, ok = byCode[lockCode{a.SmartlockID, code}]
 		}
 		if !ok {
-			a.Code = ""
+			listing.codes[a.ID], a.Code = a.Code, ""
 			listing.unmanaged = append(listing.unmanaged, a)
 			continue
 		}
@@ -436,4 +439,56 @@ func (s *Service) UnmanagedKeypadCodes() []Auth {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return slices.Clone(s.keypad.unmanaged)
+}
+
+// AdoptKeypadCode takes on a keypad code made elsewhere (in Nuki Web or the
+// Nuki app) that the last sync listed on that lock: from then on it has the
+// lifecycle of a keypad code made here (statuses, uses, the deletion after
+// its window, a Home Assistant device), under its name in Nuki and with its
+// window as Nuki lists it. It is not e-mailed: it has no guest address. The
+// error wraps ErrNotFound when the last sync listed no such code.
+func (s *Service) AdoptKeypadCode(ctx context.Context, smartlockID int64, authID, actor string) (Invitation, error) {
+	s.op.Lock()
+	defer s.op.Unlock()
+	s.mu.RLock()
+	var a Auth
+	found := false
+	for _, u := range s.keypad.unmanaged {
+		if u.SmartlockID == smartlockID && u.ID == authID {
+			a, found = u, true
+			break
+		}
+	}
+	code := s.keypad.codes[authID]
+	lockName := s.state.Locks[smartlockID].Name
+	s.mu.RUnlock()
+	if !found || code == "" {
+		return Invitation{}, fmt.Errorf("%w: the last sync listed no keypad code made elsewhere with id %s on lock %d",
+			ErrNotFound, quote(authID), smartlockID)
+	}
+	now := s.now()
+	sent := a.CreationDate
+	if sent.IsZero() || sent.After(now) {
+		sent = now
+	}
+	inv := Invitation{
+		ID: s.nextKeypadID(smartlockID), Kind: KindKeypad, SmartlockID: smartlockID, Name: a.Name, LockName: lockName,
+		AuthID: a.ID, Adopted: true, Access: a.Access, Send: 1, SentAt: sent, HasCode: true,
+	}
+	inv.record(now, EventAdopted, actor, "a keypad code made elsewhere, taken on; window "+windowText(a.Access))
+	if lockHas(a) {
+		inv.confirm(now, s.opts.Validity)
+	}
+	inv.Status = inv.StatusAt(now, s.opts.ReminderBefore)
+	c := &change{}
+	c.batch.Codes = map[InviteID]Secret{inv.ID: code}
+	c.put(inv, now, EventChanged)
+	if err := s.commit(ctx, c); err != nil {
+		return Invitation{}, err
+	}
+	s.mu.Lock()
+	s.keypad.unmanaged = slices.DeleteFunc(slices.Clone(s.keypad.unmanaged), func(u Auth) bool { return u.ID == authID })
+	s.mu.Unlock()
+	s.log.Info("keypad code adopted", "invite", inv.ID, "actor", actor)
+	return s.Invitation(inv.ID)
 }

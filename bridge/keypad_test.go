@@ -338,3 +338,73 @@ func TestKeypadRequestJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestAdoptKeypadCode takes on a code made in the Nuki app: it gets the
+// lifecycle of ours (used from the activity log, ended, deleted after the
+// grace), its digits can be revealed, and it is no longer listed as made
+// elsewhere. An unknown one is refused.
+func TestAdoptKeypadCode(t *testing.T) {
+	h := newKeypadHarness(t, bridge.Options{ExposeCodes: true})
+	ctx := context.Background()
+	now := h.clock.Now()
+	until := now.Add(6 * time.Hour)
+	if _, err := h.sim.AddAuth(bridge.Auth{SmartlockID: h.door.ID, Type: bridge.AuthTypeKeypadCode, Name: "Cleaner",
+		Code: "456789", Enabled: true, Access: bridge.Access{From: now.Add(-time.Hour), Until: until}}); err != nil {
+		t.Fatal(err)
+	}
+	h.sync()
+	foreign := h.svc.UnmanagedKeypadCodes()
+	if len(foreign) != 1 {
+		t.Fatalf("unmanaged codes %+v; want the cleaner's", foreign)
+	}
+	if _, err := h.svc.AdoptKeypadCode(ctx, h.door.ID, "no-such-code", "test"); !errors.Is(err, bridge.ErrNotFound) {
+		t.Fatalf("adopting an unknown code: %v; want ErrNotFound", err)
+	}
+	if _, err := h.svc.AdoptKeypadCode(ctx, h.garage.ID, foreign[0].ID, "test"); !errors.Is(err, bridge.ErrNotFound) {
+		t.Fatalf("adopting the code on the wrong lock: %v; want ErrNotFound", err)
+	}
+	inv, err := h.svc.AdoptKeypadCode(ctx, h.door.ID, foreign[0].ID, "web:alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Kind != bridge.KindKeypad || inv.Name != "Cleaner" || inv.LockName != "Front door" || !inv.Adopted ||
+		inv.Status != bridge.StatusActive || !inv.Access.Until.Equal(until) {
+		t.Fatalf("adopted %+v; want the cleaner's active keypad code on the front door", inv)
+	}
+	if got := h.svc.UnmanagedKeypadCodes(); len(got) != 0 {
+		t.Errorf("still made elsewhere after adoption: %+v", got)
+	}
+	if code, err := h.svc.RevealCode(ctx, inv.ID, "test"); err != nil || code.Code.Reveal() != "456789" {
+		t.Errorf("revealing the adopted code: %v", err)
+	}
+
+	h.sync()
+	if got := h.svc.UnmanagedKeypadCodes(); len(got) != 0 {
+		t.Errorf("the next sync lists it as made elsewhere again: %+v", got)
+	}
+	if invs := h.svc.Invitations(bridge.Filter{}); len(invs) != 1 {
+		t.Fatalf("%d accesses after the sync; want the adopted one only", len(invs))
+	}
+	h.clock.Advance(time.Hour)
+	if _, err := h.sim.EnterCode(h.door.ID, "456789"); err != nil {
+		t.Fatal(err)
+	}
+	h.sync()
+	if got := h.status(inv.ID); got != bridge.StatusUsed {
+		t.Errorf("after the cleaner typed the code: %s, want used", got)
+	}
+	h.clock.Advance(6 * time.Hour)
+	h.tick()
+	if got := h.status(inv.ID); got != bridge.StatusEnded {
+		t.Errorf("after the window: %s, want ended", got)
+	}
+	h.clock.Advance(25 * time.Hour)
+	h.tick()
+	h.sync()
+	if got := h.keypadCodes(h.door.ID); len(got) != 0 {
+		t.Errorf("a day after the window Nuki still lists %+v", got)
+	}
+	if len(h.mail.sent) != 0 {
+		t.Errorf("an adopted code was e-mailed: %v", h.mail.Kinds())
+	}
+}
