@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
 	"strconv"
@@ -370,15 +371,25 @@ func (s *Service) mailKeypadCodes(ctx context.Context) {
 		return
 	}
 	now := s.now()
-	var due []InviteID
+	// One code given on several locks at once goes out in one e-mail.
+	type group struct {
+		to, code    string
+		from, until int64
+	}
+	due := map[group][]InviteID{}
 	for id, inv := range s.state.Invitations {
 		if s.keypadMailDue(&inv, now) {
-			due = append(due, id)
+			g := group{inv.Email, s.state.Codes[id].Reveal(), inv.Access.From.UnixNano(), inv.Access.Until.UnixNano()}
+			due[g] = append(due[g], id)
 		}
 	}
-	slices.Sort(due)
-	for _, id := range due {
-		s.mailCode(ctx, id, MessageKeypadCode)
+	batches := slices.Collect(maps.Values(due))
+	for _, ids := range batches {
+		slices.Sort(ids)
+	}
+	slices.SortFunc(batches, func(a, b []InviteID) int { return strings.Compare(string(a[0]), string(b[0])) })
+	for _, ids := range batches {
+		s.mailCodes(ctx, ids, MessageKeypadCode)
 	}
 }
 

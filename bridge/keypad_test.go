@@ -408,3 +408,40 @@ func TestAdoptKeypadCode(t *testing.T) {
 		t.Errorf("an adopted code was e-mailed: %v", h.mail.Kinds())
 	}
 }
+
+// TestKeypadCodeOnTwoLocksIsMailedOnce: one code given for the front door
+// and the garage goes out in one e-mail naming both, and each access
+// records it; a restart sends nothing more.
+func TestKeypadCodeOnTwoLocksIsMailedOnce(t *testing.T) {
+	h := newKeypadHarness(t, bridge.Options{})
+	if err := h.sim.SetKeypad(h.garage.ID, nukisim.Keypad1); err != nil {
+		t.Fatal(err)
+	}
+	h.sync()
+	now := h.clock.Now()
+	invs, err := h.svc.Create(context.Background(), keypadRequest([]int64{h.door.ID, h.garage.ID}, now.Add(2*time.Hour), now.Add(26*time.Hour)))
+	if err != nil || len(invs) != 2 {
+		t.Fatalf("create on two locks: %v, %d accesses", err, len(invs))
+	}
+	h.sync()
+	h.tick()
+	h.start()
+	h.sync()
+	h.tick()
+	if got := h.mail.Kinds(); !slices.Equal(got, []string{"keypad_code:gustav@example.com"}) {
+		t.Fatalf("e-mails %v; want one keypad_code", got)
+	}
+	if lock := h.mail.sent[0].Lock; lock != "Front door, Garage" {
+		t.Errorf("the e-mail names %q; want both locks", lock)
+	}
+	for _, inv := range invs {
+		got, _ := h.svc.Invitation(inv.ID)
+		var mailed bool
+		for _, e := range got.History {
+			mailed = mailed || e.Event == bridge.EventEmailed && strings.HasSuffix(e.Detail, " sent")
+		}
+		if !mailed {
+			t.Errorf("%s (%s) does not record the e-mail", inv.ID, inv.LockName)
+		}
+	}
+}

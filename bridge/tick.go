@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -154,27 +155,47 @@ func (s *Service) remind(ctx context.Context) error {
 // may drop the email (the history then shows no outcome) but never sends it
 // twice. Call with s.op held.
 func (s *Service) mailCode(ctx context.Context, id InviteID, kind MessageKind) {
-	inv, ok := s.state.Invitations[id]
-	code := s.state.Codes[id]
-	if s.mailer == nil || !ok || !inv.HasCode || inv.Mailed >= inv.Send {
+	s.mailCodes(ctx, []InviteID{id}, kind)
+}
+
+// mailCodes is mailCode for one code given on several locks (a keypad code
+// created for them together): one message names every lock, and each
+// access records it. Call with s.op held.
+func (s *Service) mailCodes(ctx context.Context, ids []InviteID, kind MessageKind) {
+	if s.mailer == nil {
 		return
 	}
-	inv = inv.Clone()
 	now := s.now()
-	inv.Mailed = inv.Send
 	claim := &change{}
-	claim.put(inv, now)
-	if err := s.commit(ctx, claim); err != nil {
-		s.log.Error("cannot record the code email; not sending it", "invite", id, "err", err)
+	var locks []string
+	for _, id := range ids {
+		inv, ok := s.state.Invitations[id]
+		if !ok || !inv.HasCode || inv.Mailed >= inv.Send {
+			continue
+		}
+		inv = inv.Clone()
+		inv.Mailed = inv.Send
+		claim.put(inv, now)
+		locks = append(locks, inv.LockName)
+	}
+	if len(claim.batch.Invitations) == 0 {
 		return
 	}
+	if err := s.commit(ctx, claim); err != nil {
+		s.log.Error("cannot record the code email; not sending it", "invite", ids[0], "err", err)
+		return
+	}
+	inv := claim.batch.Invitations[0]
 	err := s.mailer.Send(ctx, Message{Kind: kind, To: inv.Email, Name: inv.Name, Language: inv.Language,
-		TimeZone: inv.TimeZone, Lock: inv.LockName, Code: code, ExpiresAt: inv.ExpiresAt, Access: inv.Access})
+		TimeZone: inv.TimeZone, Lock: strings.Join(locks, ", "), Code: s.state.Codes[inv.ID], ExpiresAt: inv.ExpiresAt,
+		Access: inv.Access})
 	onSent := EventSent
 	if inv.Keypad() {
 		onSent = "" // Home Assistant hears of a keypad code's window, not of its e-mail
 	}
-	s.recordMail(ctx, id, string(kind)+" email to the guest", onSent, err)
+	for _, sent := range claim.batch.Invitations {
+		s.recordMail(ctx, sent.ID, string(kind)+" email to the guest", onSent, err)
+	}
 }
 
 // recordMail notes an email's outcome in the history and, once sent, emits
