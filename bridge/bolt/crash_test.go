@@ -128,8 +128,17 @@ func TestCommitSurvivesSIGKILL(t *testing.T) {
 // SIGKILL. It returns the last generation the child reported committed.
 func runAndKill(t *testing.T, path string, minCommits int) int {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
+	return killChild(t, "^$", crashChildEnv+"="+path, minCommits, 3*time.Millisecond)
+}
+
+// killChild runs the test binary again with the tests matching run and env
+// set, reads the numbers it prints one per line, and once it printed
+// minReports lets it run on for up to upTo and kills it with SIGKILL. It
+// returns the last number printed.
+func killChild(t *testing.T, run, env string, minReports int, upTo time.Duration) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run="+run)
+	cmd.Env = append(os.Environ(), env)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -140,21 +149,24 @@ func runAndKill(t *testing.T, path string, minCommits int) int {
 	}
 	lines := bufio.NewScanner(out)
 	last, seen := 0, 0
-	for seen < minCommits && lines.Scan() {
-		last, _ = strconv.Atoi(lines.Text())
-		seen++
+	for seen < minReports && lines.Scan() {
+		if n, err := strconv.Atoi(lines.Text()); err == nil {
+			last, seen = n, seen+1
+		}
 	}
-	if seen < minCommits {
+	if seen < minReports {
 		cmd.Process.Kill()
 		cmd.Wait()
-		t.Fatalf("child stopped after %d commits (%v)", seen, lines.Err())
+		t.Fatalf("child stopped after %d reports (%v)", seen, lines.Err())
 	}
-	time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+	time.Sleep(rand.N(upTo))
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	for lines.Scan() {
-		last, _ = strconv.Atoi(lines.Text())
+		if n, err := strconv.Atoi(lines.Text()); err == nil {
+			last = n
+		}
 	}
 	cmd.Wait()
 	return last

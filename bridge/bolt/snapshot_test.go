@@ -1,14 +1,12 @@
 package bolt
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -421,37 +419,5 @@ func TestSnapshotSurvivesSIGKILL(t *testing.T) {
 // reported.
 func runSnapshotChildAndKill(t *testing.T, path string, minSnapshots int) int {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSnapshotChild$")
-	cmd.Env = append(os.Environ(), snapshotChildEnv+"="+path)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(out)
-	last, seen := 0, 0
-	for seen < minSnapshots && lines.Scan() {
-		if n, err := strconv.Atoi(lines.Text()); err == nil {
-			last, seen = n, seen+1
-		}
-	}
-	if seen < minSnapshots {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("child stopped after %d snapshots (%v)", seen, lines.Err())
-	}
-	time.Sleep(time.Duration(rand.IntN(20000)) * time.Microsecond)
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	for lines.Scan() {
-		if n, err := strconv.Atoi(lines.Text()); err == nil {
-			last = n
-		}
-	}
-	cmd.Wait()
-	return last
+	return killChild(t, "^TestSnapshotChild$", snapshotChildEnv+"="+path, minSnapshots, 20*time.Millisecond)
 }
