@@ -267,12 +267,7 @@ func (s *Sim) controlMux() *http.ServeMux {
 		if !decodeControl(w, r, &o) {
 			return
 		}
-		out, err := s.Seed(o)
-		if err != nil {
-			controlError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, out)
+		controlAnswer(w)(s.Seed(o))
 	})
 	mux.HandleFunc("POST /_sim/accept", func(w http.ResponseWriter, r *http.Request) {
 		var b struct {
@@ -292,12 +287,7 @@ func (s *Sim) controlMux() *http.ServeMux {
 		if !decodeControl(w, r, &b) {
 			return
 		}
-		e, err := s.Use(b.SmartlockID, b.AccountUserID, cmp.Or(b.Action, bridge.ActionUnlock))
-		if err != nil {
-			controlError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, e)
+		controlAnswer(w)(s.Use(b.SmartlockID, b.AccountUserID, cmp.Or(b.Action, bridge.ActionUnlock)))
 	})
 	mux.HandleFunc("POST /_sim/keypad", func(w http.ResponseWriter, r *http.Request) {
 		var b struct {
@@ -316,12 +306,7 @@ func (s *Sim) controlMux() *http.ServeMux {
 		if !decodeControl(w, r, &b) {
 			return
 		}
-		e, err := s.EnterCode(b.SmartlockID, b.Code)
-		if err != nil {
-			controlError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, e)
+		controlAnswer(w)(s.EnterCode(b.SmartlockID, b.Code))
 	})
 	mux.HandleFunc("POST /_sim/sync", func(w http.ResponseWriter, r *http.Request) {
 		var b struct {
@@ -409,6 +394,17 @@ func controlError(w http.ResponseWriter, err error) {
 		status = http.StatusConflict
 	}
 	writeJSON(w, status, map[string]string{"error": err.Error()})
+}
+
+// controlAnswer answers with v as JSON, or the error: controlAnswer(w)(f()).
+func controlAnswer(w http.ResponseWriter) func(v any, err error) {
+	return func(v any, err error) {
+		if err != nil {
+			controlError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
 }
 
 func controlDone(w http.ResponseWriter, err error) {
