@@ -254,6 +254,8 @@ var samples = map[string][2]any{
 	"auto_resend_on_expiry": {false, true},
 	"auto_resend_max":       {2.0, 5.0},
 	"expose_codes":          {false, true},
+	"keypad_email_before":   {"24h", "0"},
+	"keypad_cleanup_after":  {"24h", "off"},
 	"smtp_url":              {"smtp://me:pw@mail.example.com:587", "smtps://me:pw@mail.example.com:465"},
 	"smtp_from":             {"Flat <flat@example.com>", "Other <other@example.com>"},
 	"admin_email":           {"admin@example.com", "owner@example.com"},
@@ -308,6 +310,18 @@ func TestConfigYAMLOptionsMatchTheMapping(t *testing.T) {
 	for _, bad := range []string{"2 days", "48", "1d", "h"} {
 		if checkOption(schema["invite_validity"], bad) == nil {
 			t.Errorf("invite_validity's schema %s accepts %q", schema["invite_validity"], bad)
+		}
+	}
+	// off switches the clean-up off, not the e-mail: 0 there is the
+	// window's start.
+	for name, want := range map[string]map[string]bool{
+		"keypad_email_before":  {"0": true, "720h": true, "1h30m": true, "off": false, "-1h": false, "1d": false},
+		"keypad_cleanup_after": {"0": true, "off": true, "720h": true, "never": false, "-1h": false, "1d": false},
+	} {
+		for v, accepted := range want {
+			if got := checkOption(schema[name], v) == nil; got != accepted {
+				t.Errorf("%s's schema %s accepts %q: %v, want %v", name, schema[name], v, got, accepted)
+			}
 		}
 	}
 }

@@ -24,6 +24,8 @@ const (
 	resends                   // a whole number from 0 to config.MaxAutoResend
 	duration                  // a positive Go duration such as 48h or 1h30m
 	durationOrOff             // a duration, or 0 for off
+	emailBefore               // 0 up to config.MaxKeypadEmailBefore
+	cleanupAfter              // off, 0, or a duration up to config.MaxKeypadCleanupAfter
 	schedule                  // a cron schedule that runs at most once a minute
 	zone                      // an IANA time zone name
 	level                     // debug, info, warn or error
@@ -55,6 +57,8 @@ var mapping = []option{
 	{"auto_resend_on_expiry", "AUTO_RESEND_ON_EXPIRY", flag},
 	{"auto_resend_max", "AUTO_RESEND_MAX", resends},
 	{"expose_codes", "EXPOSE_CODES", flag},
+	{"keypad_email_before", "KEYPAD_EMAIL_BEFORE", emailBefore},
+	{"keypad_cleanup_after", "KEYPAD_CLEANUP_AFTER", cleanupAfter},
 	{"smtp_url", "SMTP_URL", mailURL},
 	{"smtp_from", "SMTP_FROM", text},
 	{"admin_email", "ADMIN_EMAIL", text},
@@ -158,10 +162,13 @@ func (o option) value(raw json.RawMessage) (string, error) {
 		return "", nil
 	}
 	switch o.kind {
-	case duration, durationOrOff:
+	case duration, durationOrOff, emailBefore:
 		d, err := time.ParseDuration(s)
 		if err != nil {
 			return "", fmt.Errorf("%q is not a duration: write a number with h, m or s, e.g. 48h, 90m or 1h30m", s)
+		}
+		if o.kind == emailBefore {
+			return s, config.CheckKeypadEmailBefore(d)
 		}
 		if d < 0 || (d == 0 && o.kind == duration) {
 			if o.kind == durationOrOff {
@@ -170,6 +177,12 @@ func (o option) value(raw json.RawMessage) (string, error) {
 			return "", fmt.Errorf("%q must be a positive duration such as 48h", s)
 		}
 		return s, nil
+	case cleanupAfter:
+		var d config.DurationOrOff
+		if err := d.UnmarshalText([]byte(s)); err != nil {
+			return "", fmt.Errorf("%q is neither a duration nor off: write a number with h, m or s, e.g. 24h, or off to keep the codes", s)
+		}
+		return s, config.CheckKeypadCleanupAfter(d)
 	case schedule:
 		return s, config.CheckReminderSchedule(s)
 	case zone:

@@ -30,7 +30,8 @@ type Options struct {
 	// up between syncs; 15s.
 	FollowUp time.Duration
 	// KeypadEmailBefore is how long before its window opens a keypad code
-	// is e-mailed to the guest; at once when the window opens sooner; 24h.
+	// is e-mailed to the guest; at once when the window opens sooner; 24h;
+	// negative: when the window opens.
 	KeypadEmailBefore time.Duration
 	// KeypadCleanupAfter is how long after its window ended a keypad code
 	// is deleted from Nuki Web; 24h; negative: never.
@@ -143,8 +144,11 @@ func NewService(store Store, nuki Nuki, mailer Mailer, opts Options) *Service {
 	if opts.FollowUp <= 0 {
 		opts.FollowUp = 15 * time.Second
 	}
-	if opts.KeypadEmailBefore <= 0 {
+	switch {
+	case opts.KeypadEmailBefore == 0:
 		opts.KeypadEmailBefore = 24 * time.Hour
+	case opts.KeypadEmailBefore < 0:
+		opts.KeypadEmailBefore = 0
 	}
 	if opts.KeypadCleanupAfter == 0 {
 		opts.KeypadCleanupAfter = 24 * time.Hour

@@ -121,6 +121,14 @@ func TestEachProblemIsOneLine(t *testing.T) {
 			`REMINDER_SCHEDULE: "@every 30s" runs every 30s; at most once a minute, e.g. "*/15 * * * *"`, ""},
 		{"schedule that never runs", map[string]string{"REMINDER_SCHEDULE": "0 0 30 2 *"},
 			`REMINDER_SCHEDULE: "0 0 30 2 *" never runs`, ""},
+		{"keypad e-mail more than 30 days ahead", map[string]string{"KEYPAD_EMAIL_BEFORE": "721h"},
+			`KEYPAD_EMAIL_BEFORE: expected 0 (when the window opens) up to 720h (30 days), not 721h0m0s`, ""},
+		{"keypad e-mail after the window opened", map[string]string{"KEYPAD_EMAIL_BEFORE": "-1h"},
+			`KEYPAD_EMAIL_BEFORE: expected 0 (when the window opens) up to 720h (30 days), not -1h0m0s`, ""},
+		{"keypad clean-up before the window ended", map[string]string{"KEYPAD_CLEANUP_AFTER": "-5m"},
+			`KEYPAD_CLEANUP_AFTER: expected off (or 0: never deleted) or a duration up to 720h (30 days), not -5m0s`, ""},
+		{"keypad clean-up after more than 30 days", map[string]string{"KEYPAD_CLEANUP_AFTER": "1000h"},
+			`KEYPAD_CLEANUP_AFTER: expected off (or 0: never deleted) or a duration up to 720h (30 days), not 1000h0m0s`, ""},
 		{"time zone, cut short", map[string]string{"TIME_ZONE": "Mars/" + strings.Repeat("x", 100)},
 			`TIME_ZONE: "Mars/` + strings.Repeat("x", 55) + `…" is not a known time zone (e.g. Europe/Berlin)`, ""},
 
@@ -136,6 +144,10 @@ func TestEachProblemIsOneLine(t *testing.T) {
 			`AUTO_RESEND_MAX: expected a whole number, not "two"`, ""},
 		{"count too large for an int", map[string]string{"AUTO_RESEND_MAX": "99999999999999999999"},
 			`AUTO_RESEND_MAX: expected a smaller whole number, not "99999999999999999999"`, ""},
+		{"keypad clean-up in words", map[string]string{"KEYPAD_CLEANUP_AFTER": "never"},
+			`KEYPAD_CLEANUP_AFTER: expected a duration such as 12h or 1h30m, or off, not "never"`, ""},
+		{"keypad e-mail switched off", map[string]string{"KEYPAD_EMAIL_BEFORE": "off"},
+			`KEYPAD_EMAIL_BEFORE: expected a duration such as 30s, 10m, 48h or 1h30m, not "off"`, ""},
 		{"long value cut short", map[string]string{"EXPOSE_CODES": strings.Repeat("y", 200)},
 			`EXPOSE_CODES: expected true or false, not "` + strings.Repeat("y", 60) + `…"`, ""},
 	}
@@ -162,16 +174,21 @@ func TestAcceptedValues(t *testing.T) {
 	dir := t.TempDir()
 	ca := writeFile(t, dir, "ca.pem", certificatePEM(t))
 	for name, env := range map[string]map[string]string{
-		"WebSocket broker without port": {"MQTT_URL": "ws://broker/mqtt"},
-		"every broker scheme":           {"MQTT_URL": "mqtts://user:pw@broker:8883"},
-		"highest port":                  {"MQTT_URL": "tcp://broker:65535", "HTTP_ADDR": "127.0.0.1:65535"},
-		"schedule every minute":         {"REMINDER_SCHEDULE": "* * * * *"},
-		"every minute by descriptor":    {"REMINDER_SCHEDULE": "@every 1m"},
-		"hourly":                        {"REMINDER_SCHEDULE": "@hourly"},
-		"most re-sends":                 {"AUTO_RESEND_MAX": "10"},
-		"no re-sends":                   {"AUTO_RESEND_MAX": "0"},
-		"template folder and CA file":   {"TEMPLATE_DIR": dir, "MQTT_URL": "ssl://broker:8883", "MQTT_CA_FILE": ca},
-		"SMTP without port":             {"SMTP_URL": "smtps://u:p@mail.example.com", "SMTP_FROM": "a@example.com"},
+		"WebSocket broker without port":     {"MQTT_URL": "ws://broker/mqtt"},
+		"every broker scheme":               {"MQTT_URL": "mqtts://user:pw@broker:8883"},
+		"highest port":                      {"MQTT_URL": "tcp://broker:65535", "HTTP_ADDR": "127.0.0.1:65535"},
+		"schedule every minute":             {"REMINDER_SCHEDULE": "* * * * *"},
+		"every minute by descriptor":        {"REMINDER_SCHEDULE": "@every 1m"},
+		"hourly":                            {"REMINDER_SCHEDULE": "@hourly"},
+		"most re-sends":                     {"AUTO_RESEND_MAX": "10"},
+		"no re-sends":                       {"AUTO_RESEND_MAX": "0"},
+		"template folder and CA file":       {"TEMPLATE_DIR": dir, "MQTT_URL": "ssl://broker:8883", "MQTT_CA_FILE": ca},
+		"SMTP without port":                 {"SMTP_URL": "smtps://u:p@mail.example.com", "SMTP_FROM": "a@example.com"},
+		"keypad e-mail as the window opens": {"KEYPAD_EMAIL_BEFORE": "0"},
+		"keypad e-mail 30 days ahead":       {"KEYPAD_EMAIL_BEFORE": "720h"},
+		"keypad codes never deleted":        {"KEYPAD_CLEANUP_AFTER": "off"},
+		"keypad codes deleted at once":      {"KEYPAD_CLEANUP_AFTER": "1s"},
+		"keypad codes kept 30 days":         {"KEYPAD_CLEANUP_AFTER": "720h"},
 	} {
 		if got := problems(t, env); got != nil {
 			t.Errorf("%s: %v", name, got)
@@ -189,10 +206,11 @@ func TestEveryNewProblemAtOnce(t *testing.T) {
 		"AUTO_RESEND_MAX": "1000", "REMINDER_SCHEDULE": "@every 1s", "NUKI_ADVANCED_API": "yes",
 		"INVITE_VALIDITY": "forever", "NUKI_API_URL": "https://user:hunter2@api.nuki.io:0",
 		"SMTP_URL": "smtp://mailer:hunter2@mail.example.com:99999", "SMTP_FROM": "a@example.com",
+		"KEYPAD_EMAIL_BEFORE": "900h", "KEYPAD_CLEANUP_AFTER": "never",
 	}
 	got := problems(t, env)
 	want := []string{"MQTT_URL:", "HTTP_ADDR:", "TEMPLATE_DIR:", "MQTT_CA_FILE:", "AUTO_RESEND_MAX:", "REMINDER_SCHEDULE:",
-		"NUKI_ADVANCED_API:", "INVITE_VALIDITY:", "NUKI_API_URL:", "SMTP_URL:"}
+		"NUKI_ADVANCED_API:", "INVITE_VALIDITY:", "NUKI_API_URL:", "SMTP_URL:", "KEYPAD_EMAIL_BEFORE:", "KEYPAD_CLEANUP_AFTER:"}
 	if len(got) != len(want) {
 		t.Errorf("%d lines, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
 	}
@@ -203,5 +221,38 @@ func TestEveryNewProblemAtOnce(t *testing.T) {
 	}
 	if joined := strings.Join(got, "\n"); strings.Contains(joined, "hunter2") || strings.Contains(joined, "NukiAdvancedAPI") {
 		t.Errorf("a password or a Go field in:\n%s", joined)
+	}
+}
+
+// TestKeypadSettings reads the two keypad durations as the daemon gets
+// them: KEYPAD_EMAIL_BEFORE 0 is the window's start, not off;
+// KEYPAD_CLEANUP_AFTER takes off or 0 for never.
+func TestKeypadSettings(t *testing.T) {
+	tests := []struct {
+		env         map[string]string
+		emailBefore time.Duration
+		cleanup     string // as a log line shows it
+	}{
+		{map[string]string{}, 24 * time.Hour, "24h0m0s"},
+		{map[string]string{"KEYPAD_EMAIL_BEFORE": "0"}, 0, "24h0m0s"},
+		{map[string]string{"KEYPAD_EMAIL_BEFORE": "2h30m"}, 150 * time.Minute, "24h0m0s"},
+		{map[string]string{"KEYPAD_CLEANUP_AFTER": "72h"}, 24 * time.Hour, "72h0m0s"},
+		{map[string]string{"KEYPAD_CLEANUP_AFTER": "off"}, 24 * time.Hour, "off"},
+		{map[string]string{"KEYPAD_CLEANUP_AFTER": " OFF "}, 24 * time.Hour, "off"},
+		{map[string]string{"KEYPAD_CLEANUP_AFTER": "0"}, 24 * time.Hour, "off"},
+		{map[string]string{"KEYPAD_CLEANUP_AFTER": "0s"}, 24 * time.Hour, "off"},
+	}
+	for _, tt := range tests {
+		tt.env["NUKI_API_TOKEN"] = "t"
+		c, err := config.Parse(tt.env, true)
+		if err != nil {
+			t.Errorf("%v: %v", tt.env, err)
+			continue
+		}
+		if c.KeypadEmailBefore != tt.emailBefore || c.KeypadCleanupAfter.String() != tt.cleanup ||
+			c.KeypadCleanupAfter.Off() != (tt.cleanup == "off") {
+			t.Errorf("%v: e-mail %s before, clean-up %s (off %v); want %s and %s",
+				tt.env, c.KeypadEmailBefore, c.KeypadCleanupAfter, c.KeypadCleanupAfter.Off(), tt.emailBefore, tt.cleanup)
+		}
 	}
 }

@@ -41,6 +41,10 @@ type Config struct {
 	AutoResendMax      int           `env:"AUTO_RESEND_MAX" envDefault:"2"`
 	ExposeCodes        bool          `env:"EXPOSE_CODES" envDefault:"false"`
 
+	// Keypad codes
+	KeypadEmailBefore  time.Duration `env:"KEYPAD_EMAIL_BEFORE" envDefault:"24h"`  // 0: when the window opens
+	KeypadCleanupAfter DurationOrOff `env:"KEYPAD_CLEANUP_AFTER" envDefault:"24h"` // off (0): never deleted
+
 	// Email
 	SMTPURL     bridge.Secret `env:"SMTP_URL"` // smtp://user:pass@host:587 (STARTTLS) or smtps://…:465
 	SMTPFrom    string        `env:"SMTP_FROM"`
@@ -170,6 +174,12 @@ func (c *Config) check(requireToken bool, unread map[string]bool) []error {
 	}
 	if err := CheckReminderSchedule(c.ReminderSchedule); err != nil {
 		bad("REMINDER_SCHEDULE", "REMINDER_SCHEDULE: %w", err)
+	}
+	if err := CheckKeypadEmailBefore(c.KeypadEmailBefore); err != nil {
+		bad("KEYPAD_EMAIL_BEFORE", "KEYPAD_EMAIL_BEFORE: %w", err)
+	}
+	if err := CheckKeypadCleanupAfter(c.KeypadCleanupAfter); err != nil {
+		bad("KEYPAD_CLEANUP_AFTER", "KEYPAD_CLEANUP_AFTER: %w", err)
 	}
 	if !c.SMTPURL.IsZero() {
 		badURL("SMTP_URL", CheckSMTPURL(c.SMTPURL.Reveal()))

@@ -21,7 +21,8 @@ func TestDefaults(t *testing.T) {
 		c.InviteValidity != 48*time.Hour || c.ReminderBefore != 12*time.Hour || c.ResendCooldown != 10*time.Minute ||
 		c.ReminderSchedule != "*/15 * * * *" || c.AutoResendAfter != 0 || c.AutoResendMax != 2 || c.ExposeCodes ||
 		c.MQTTURL != "tcp://127.0.0.1:1883" || c.MQTTBaseTopic != "nuki_invites" || c.MQTTDiscoveryPrefix != "homeassistant" ||
-		c.HARetention != 168*time.Hour || c.HTTPAddr != "127.0.0.1:8099" || c.LogLevel != "info" || c.LogFormat != "text" {
+		c.HARetention != 168*time.Hour || c.HTTPAddr != "127.0.0.1:8099" || c.LogLevel != "info" || c.LogFormat != "text" ||
+		c.KeypadEmailBefore != 24*time.Hour || c.KeypadCleanupAfter != config.DurationOrOff(24*time.Hour) {
 		t.Errorf("defaults: %+v", c)
 	}
 }

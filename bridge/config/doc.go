@@ -4,6 +4,7 @@
 // has a *_FILE variant whose file content (trailing newline trimmed) wins.
 // Parse reports every problem at once, before the daemon opens anything: one
 // line per problem, naming the variable, with URLs passed through RedactURL
-// and secrets never shown. CheckMQTTURL, CheckSMTPURL and
-// CheckReminderSchedule are the same rules for the add-on's options.
+// and secrets never shown. CheckMQTTURL, CheckSMTPURL,
+// CheckReminderSchedule, CheckKeypadEmailBefore and CheckKeypadCleanupAfter
+// are the same rules for the add-on's options.
 package config

@@ -60,6 +60,8 @@ func expected(pe env.ParseError) string {
 	switch {
 	case pe.Type == reflect.TypeFor[time.Duration]():
 		return "a duration such as 30s, 10m, 48h or 1h30m"
+	case pe.Type == reflect.TypeFor[DurationOrOff]():
+		return "a duration such as 12h or 1h30m, or off"
 	case pe.Type.Kind() == reflect.Bool:
 		return "true or false"
 	case pe.Type.Kind() >= reflect.Int && pe.Type.Kind() <= reflect.Uint64:

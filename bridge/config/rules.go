@@ -16,6 +16,16 @@ import (
 // MaxAutoResend is the largest AUTO_RESEND_MAX.
 const MaxAutoResend = 10
 
+// MaxKeypadEmailBefore is the longest KEYPAD_EMAIL_BEFORE: a keypad code
+// is e-mailed at most 30 days before its window opens, so that it does not
+// wait in an inbox for longer.
+const MaxKeypadEmailBefore = 30 * 24 * time.Hour
+
+// MaxKeypadCleanupAfter is the longest KEYPAD_CLEANUP_AFTER other than off:
+// an ended keypad code takes one of a lock's 200 places in Nuki Web for at
+// most 30 days.
+const MaxKeypadCleanupAfter = 30 * 24 * time.Hour
+
 // MinReminderInterval is the shortest time REMINDER_SCHEDULE may leave
 // between two runs.
 const MinReminderInterval = time.Minute
@@ -67,6 +77,30 @@ func CheckReminderSchedule(spec string) error {
 		return fmt.Errorf("%s runs every %s; at most once a minute, e.g. \"*/15 * * * *\"", quote(spec), gap)
 	}
 	return nil
+}
+
+// CheckKeypadEmailBefore checks a KEYPAD_EMAIL_BEFORE: 0 (the e-mail goes
+// out when the window opens) up to MaxKeypadEmailBefore.
+func CheckKeypadEmailBefore(d time.Duration) error {
+	if d < 0 || d > MaxKeypadEmailBefore {
+		return fmt.Errorf("expected 0 (when the window opens) up to %s, not %s", days(MaxKeypadEmailBefore), d)
+	}
+	return nil
+}
+
+// CheckKeypadCleanupAfter checks a KEYPAD_CLEANUP_AFTER: off, or a positive
+// duration up to MaxKeypadCleanupAfter.
+func CheckKeypadCleanupAfter(d DurationOrOff) error {
+	if d < 0 || time.Duration(d) > MaxKeypadCleanupAfter {
+		return fmt.Errorf("expected off (or 0: never deleted) or a duration up to %s, not %s", days(MaxKeypadCleanupAfter), time.Duration(d))
+	}
+	return nil
+}
+
+// days writes a whole number of days as hours, the largest unit a duration
+// takes, with the days in brackets: "720h (30 days)".
+func days(d time.Duration) string {
+	return fmt.Sprintf("%dh (%d days)", int(d.Hours()), int(d.Hours())/24)
 }
 
 // urlRule says what a URL of the configuration must look like.

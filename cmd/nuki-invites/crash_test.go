@@ -92,6 +92,22 @@ func child(mode string) error {
 		fallthrough
 	case "remind":
 		return svc.Tick(ctx)
+	case "keypad-code-and-mail":
+		if err := svc.Sync(ctx); err != nil {
+			return err
+		}
+		now := time.Now()
+		_, err := svc.Create(ctx, bridge.CreateRequest{Kind: bridge.KindKeypad, Name: "Guest", Email: "guest@example.com",
+			SmartlockIDs: []int64{svc.Locks()[0].ID}, Access: bridge.Access{From: now.Add(time.Hour), Until: now.Add(48 * time.Hour)}})
+		if err != nil {
+			return err
+		}
+		fallthrough
+	case "sync-and-tick": // what a daemon does first after a start
+		if err := svc.Sync(ctx); err != nil {
+			return err
+		}
+		return svc.Tick(ctx)
 	}
 	return fmt.Errorf("unknown mode %q", mode)
 }
@@ -247,6 +263,51 @@ func TestKillRightAfterReminderEmail(t *testing.T) {
 	}
 	if got := len(smtp.Messages()); got != 2 {
 		t.Errorf("after the restart the server holds %d messages; the reminder or invite went out twice", got)
+	}
+}
+
+// TestKillRightAfterKeypadEmail kills the daemon the moment the SMTP server
+// has accepted a keypad code's e-mail, before the daemon hears so. After a
+// restart, which syncs and runs the scheduler, the code is not sent again.
+func TestKillRightAfterKeypadEmail(t *testing.T) {
+	sim := nukisim.New(nukisim.Options{Instant: true}) // the lock takes the code at once
+	door := sim.AddLock(bridge.Lock{Name: "Front door", Type: 4})
+	if err := sim.SetKeypad(door.ID, nukisim.Keypad2); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	smtp := mailtest.Start(t)
+	proxy := newKillProxy(t, smtp.Addr)
+	db := filepath.Join(t.TempDir(), "nuki-invites.db")
+	env := []string{"DB_PATH=" + db, "NUKI_API_URL=" + srv.URL, "SMTP_URL=" + strings.Replace(smtp.URL(), smtp.Addr, proxy.addr, 1)}
+
+	cmd, stderr := startChild(t, "keypad-code-and-mail", env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	proxy.killAfter(1, cmd.Process) // the keypad code's e-mail, due at once: the window opens within a day
+	err := cmd.Wait()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+		t.Fatalf("the child was not killed (err %v):\n%s", err, stderr)
+	}
+	var code string
+	for _, a := range sim.Auths() {
+		if a.Type == bridge.AuthTypeKeypadCode {
+			code = a.Code.Reveal()
+		}
+	}
+	msgs := smtp.Messages()
+	if code == "" || len(msgs) != 1 || msgs[0].To[0] != "guest@example.com" || !strings.Contains(msgs[0].Text, code) {
+		t.Fatalf("before the restart the server holds %d messages, want the keypad code's e-mail to the guest", len(msgs))
+	}
+
+	cmd, stderr = startChild(t, "sync-and-tick", env...)
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("restart: %v\n%s", err, stderr)
+	}
+	if got := len(smtp.Messages()); got != 1 {
+		t.Errorf("after the restart the server holds %d messages; the keypad code went out twice", got)
 	}
 }
 

@@ -134,11 +134,7 @@ func newDaemon(ctx context.Context, cfg config.Config, logger *slog.Logger, w wi
 	}
 
 	nuki := nukiweb.New(cfg.NukiAPIURL, cfg.NukiAPIToken, nukiweb.Options{HTTPClient: w.httpClient, Logger: logger, Now: w.now})
-	d.svc = bridge.NewService(d.store, nuki, mailer, bridge.Options{
-		Validity: cfg.InviteValidity, ReminderBefore: cfg.ReminderBefore, ResendCooldown: cfg.ResendCooldown,
-		ConfirmTimeout: cfg.ConfirmTimeout, AutoResendAfter: cfg.AutoResendAfter, AutoResendOnExpiry: cfg.AutoResendOnExpiry, AutoResendMax: cfg.AutoResendMax,
-		AdvancedAPI: cfg.NukiAdvancedAPI, ExposeCodes: cfg.ExposeCodes, AdminEmail: cfg.AdminEmail, Now: w.now, Logger: logger,
-	})
+	d.svc = bridge.NewService(d.store, nuki, mailer, serviceOptions(cfg, w.now, logger))
 	if err := d.svc.Open(ctx); err != nil {
 		return nil, err
 	}

@@ -103,6 +103,8 @@ func diagnosticsConfig(cfg config.Config) map[string]string {
 		"AUTO_RESEND_ON_EXPIRY": strconv.FormatBool(cfg.AutoResendOnExpiry),
 		"AUTO_RESEND_MAX":       strconv.Itoa(cfg.AutoResendMax),
 		"EXPOSE_CODES":          strconv.FormatBool(cfg.ExposeCodes),
+		"KEYPAD_EMAIL_BEFORE":   cfg.KeypadEmailBefore.String(),
+		"KEYPAD_CLEANUP_AFTER":  cfg.KeypadCleanupAfter.String(),
 		"SMTP_FROM":             set(cfg.SMTPFrom),
 		"ADMIN_EMAIL":           set(cfg.AdminEmail),
 		"TEMPLATE_DIR":          set(cfg.TemplateDir),

@@ -43,7 +43,9 @@ const (
 	e2eSMTPPass = "e2e-smtp-password-91c2"
 )
 
-func newE2E(t *testing.T) *e2e {
+// newE2E starts the daemon; settings ("NAME=value") add to or replace the
+// test's environment.
+func newE2E(t *testing.T, settings ...string) *e2e {
 	t.Helper()
 	e := &e2e{t: t, clock: bridgetest.NewClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)), logs: &bridgetest.Logs{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -71,6 +73,10 @@ func newE2E(t *testing.T) *e2e {
 		"SMTP_URL": e.smtp.URL(), "SMTP_FROM": "Holiday Flat <flat@example.com>",
 		"MQTT_URL": broker, "MQTT_BASE_TOPIC": e.base, "MQTT_DISCOVERY_PREFIX": prefix, "MQTT_CLIENT_ID": e.base,
 		"HTTP_ADDR": httpAddr, "LOG_LEVEL": "debug",
+	}
+	for _, s := range settings {
+		name, value, _ := strings.Cut(s, "=")
+		e.env[name] = value
 	}
 	e.start()
 	t.Cleanup(func() {

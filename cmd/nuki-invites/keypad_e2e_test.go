@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -143,5 +144,57 @@ func TestKeypadCodeEndToEnd(t *testing.T) {
 	}
 	if n := len(e.smtp.Messages()); n != 1 {
 		t.Errorf("%d e-mails in all, want 1", n)
+	}
+}
+
+// tick runs the scheduler's work now and returns when it is done.
+func (e *e2e) tick() {
+	e.t.Helper()
+	if err := e.svc.Tick(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestKeypadSettingsReachTheDaemon configures KEYPAD_EMAIL_BEFORE=0 and
+// KEYPAD_CLEANUP_AFTER=off: a code for a window three hours ahead, which the
+// default would e-mail at once, is e-mailed when the window opens, and it
+// stays in Nuki Web two days after the window ended.
+func TestKeypadSettingsReachTheDaemon(t *testing.T) {
+	e := newE2E(t, "KEYPAD_EMAIL_BEFORE=0", "KEYPAD_CLEANUP_AFTER=off")
+	door := e.locks[0]
+	if err := e.sim.SetKeypad(door.ID, nukisim.Keypad2); err != nil {
+		t.Fatal(err)
+	}
+	e.syncNow()
+
+	at := e.mark()
+	from := e.clock.Now().Add(3 * time.Hour)
+	answer := e.command("invite/create", map[string]any{"kind": "keypad", "name": "Gustav", "email": "gustav@example.com",
+		"smartlock_ids": []int64{door.ID}, "allowed_from": from.Format(time.RFC3339),
+		"allowed_until": from.Add(24 * time.Hour).Format(time.RFC3339)})
+	ok(t, answer)
+	id := answer["invite_ids"].([]any)[0].(string)
+	e.lockWorks()
+	e.state(at, id, "scheduled", func(st map[string]any) bool { return st["status"] == "scheduled" })
+
+	e.clock.Advance(from.Sub(e.clock.Now()) - time.Minute)
+	e.tick()
+	if n := len(e.smtp.Messages()); n != 0 {
+		t.Fatalf("%d e-mails a minute before the window; want none until it opens", n)
+	}
+	e.clock.Advance(time.Minute)
+	e.tick()
+	if mails := e.smtp.Messages(); len(mails) != 1 || mails[0].To[0] != "gustav@example.com" {
+		t.Fatalf("when the window opened: %d e-mails, want Gustav's code", len(mails))
+	}
+
+	at = e.mark()
+	e.clock.Advance(24 * time.Hour)
+	e.state(at, id, "ended", func(st map[string]any) bool { return st["status"] == "ended" })
+	e.clock.Advance(48 * time.Hour)
+	e.tick()
+	e.lockWorks()
+	if n := len(e.keypadCodesOn(door.ID)); n != 1 {
+		t.Errorf("Nuki lists %d keypad codes on the door two days after the window; want Gustav's kept", n)
 	}
 }

@@ -3,12 +3,44 @@ package main
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
+	"github.com/nuki-invites/nuki-invites/bridge"
 	"github.com/nuki-invites/nuki-invites/bridge/config"
 	"github.com/nuki-invites/nuki-invites/bridge/mqtt"
 	"github.com/nuki-invites/nuki-invites/bridge/nukiweb"
 	"github.com/nuki-invites/nuki-invites/bridge/web"
 )
+
+// serviceOptions returns the core's options for cfg, with the clock now
+// (time.Now when nil) and logger.
+func serviceOptions(cfg config.Config, now func() time.Time, logger *slog.Logger) bridge.Options {
+	return bridge.Options{
+		Validity: cfg.InviteValidity, ReminderBefore: cfg.ReminderBefore, ResendCooldown: cfg.ResendCooldown,
+		ConfirmTimeout: cfg.ConfirmTimeout, AutoResendAfter: cfg.AutoResendAfter, AutoResendOnExpiry: cfg.AutoResendOnExpiry, AutoResendMax: cfg.AutoResendMax,
+		AdvancedAPI: cfg.NukiAdvancedAPI, ExposeCodes: cfg.ExposeCodes, AdminEmail: cfg.AdminEmail,
+		KeypadEmailBefore: keypadEmailBefore(cfg.KeypadEmailBefore), KeypadCleanupAfter: keypadCleanupAfter(cfg.KeypadCleanupAfter),
+		Now: now, Logger: logger,
+	}
+}
+
+// keypadEmailBefore is KEYPAD_EMAIL_BEFORE as bridge.Options takes it: its
+// zero, when the window opens, is negative there (zero is the default).
+func keypadEmailBefore(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// keypadCleanupAfter is KEYPAD_CLEANUP_AFTER as bridge.Options takes it:
+// off becomes negative, never; its zero would be the default, 24h.
+func keypadCleanupAfter(d config.DurationOrOff) time.Duration {
+	if d.Off() {
+		return -1
+	}
+	return time.Duration(d)
+}
 
 // wireOutside adds the parts that face the outside: the HTTP API, page and
 // webhook, and Home Assistant over MQTT.
