@@ -65,7 +65,7 @@ func TestAddonModeRecordsHomeAssistantUser(t *testing.T) {
 			if rec.Code != 201 {
 				t.Fatalf("create: %d %s", rec.Code, rec.Body)
 			}
-			created := decode[struct{ Invitations []bridge.Invitation }](t, rec).Invitations[0]
+			created := decode[web.InvitationList](t, rec).Invitations[0]
 			if inv, _ := rb.svc.Invitation(created.ID); inv.History[0].Actor != tt.want {
 				t.Errorf("create recorded actor %q, want %q", inv.History[0].Actor, tt.want)
 			}

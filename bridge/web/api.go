@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
 )
@@ -20,7 +19,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func inviteID(r *http.Request) (bridge.InviteID, error) {
 	id := r.PathValue("id")
 	if _, _, err := bridge.ParseInviteID(id); err != nil {
-		return "", fmt.Errorf("%w: %s is not an invitation id (expected <smartlockId>-<accountUserId>)", bridge.ErrInvalid, clip(id))
+		return "", fmt.Errorf("%w: %s is not an invitation id (expected <smartlock_id>-<account_user_id>, or <smartlock_id>-k<n> for a keypad code)", bridge.ErrInvalid, clip(id))
 	}
 	return bridge.InviteID(id), nil
 }
@@ -39,7 +38,7 @@ func (s *Server) listInvitations(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"invitations": viewsOf(s.svc.Invitations(f))})
+	writeJSON(w, http.StatusOK, InvitationList{Invitations: viewsOf(s.svc.Invitations(f))})
 }
 
 func (s *Server) getInvitation(w http.ResponseWriter, r *http.Request) {
@@ -74,7 +73,7 @@ func (s *Server) createInvitations(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"invitations": viewsOf(created)})
+	writeJSON(w, http.StatusCreated, InvitationList{Invitations: viewsOf(created)})
 }
 
 func (s *Server) resendInvitation(w http.ResponseWriter, r *http.Request) {
@@ -114,13 +113,6 @@ func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, viewOf(inv))
 }
 
-// codeBody is the answer to a reveal: the only place a code leaves on purpose.
-type codeBody struct {
-	InviteID  bridge.InviteID `json:"invite_id"`
-	Code      string          `json:"code"`
-	ExpiresAt time.Time       `json:"expires_at,omitzero"`
-}
-
 func (s *Server) revealCode(w http.ResponseWriter, r *http.Request) {
 	id, err := inviteID(r)
 	if err != nil {
@@ -132,14 +124,14 @@ func (s *Server) revealCode(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, codeBody{InviteID: code.InviteID, Code: code.Code.Reveal(), ExpiresAt: code.ExpiresAt})
+	writeJSON(w, http.StatusOK, Code{InviteID: code.InviteID, Code: code.Code.Reveal(), ExpiresAt: code.ExpiresAt})
 }
 
 // sync asks for a sync and answers at once with the state as it stands, as
 // the MQTT sync command does; the event stream brings the outcome.
 func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	s.svc.RequestSync()
-	writeJSON(w, http.StatusAccepted, s.svc.SyncState())
+	writeJSON(w, http.StatusAccepted, stateOf(s.svc.SyncState()))
 }
 
 // confirmSync carries out a held sync: the user has checked that the
@@ -150,17 +142,13 @@ func (s *Server) confirmSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("held sync confirmed", "actor", actorOf(r))
-	writeJSON(w, http.StatusAccepted, s.svc.SyncState())
+	writeJSON(w, http.StatusAccepted, stateOf(s.svc.SyncState()))
 }
 
 func (s *Server) listLocks(w http.ResponseWriter, r *http.Request) {
-	locks := s.svc.Locks()
-	if locks == nil {
-		locks = []bridge.Lock{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"locks": locks})
+	writeJSON(w, http.StatusOK, LockList{Locks: locksOf(s.svc.Locks())})
 }
 
 func (s *Server) state(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.svc.SyncState())
+	writeJSON(w, http.StatusOK, stateOf(s.svc.SyncState()))
 }

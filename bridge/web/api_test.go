@@ -86,7 +86,7 @@ func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
 	return v
 }
 
-func ids(invs []bridge.Invitation) []string {
+func ids(invs []web.Invitation) []string {
 	out := []string{}
 	for _, inv := range invs {
 		out = append(out, string(inv.ID))
@@ -121,7 +121,7 @@ func seedGuests(rb *realBridge) guests {
 }
 
 // names returns the guests' names of invs, in order.
-func names(invs []bridge.Invitation) []string {
+func names(invs []web.Invitation) []string {
 	out := []string{}
 	for _, inv := range invs {
 		out = append(out, inv.Name)
@@ -154,7 +154,7 @@ func TestListInvitations(t *testing.T) {
 			if rec.Code != 200 {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
-			got := decode[struct{ Invitations []bridge.Invitation }](t, rec)
+			got := decode[web.InvitationList](t, rec)
 			if !reflect.DeepEqual(names(got.Invitations), tt.want) {
 				t.Errorf("guests %v, want %v", names(got.Invitations), tt.want)
 			}
@@ -184,7 +184,7 @@ func TestGetInvitation(t *testing.T) {
 	if rec.Code != 200 {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
-	inv := decode[bridge.Invitation](t, rec)
+	inv := decode[web.Invitation](t, rec)
 	if inv.Name != "Alice" || inv.LockName != "Front door" || len(inv.History) == 0 ||
 		inv.History[0].Event != bridge.EventAdopted || inv.History[0].Actor != "sync" {
 		t.Errorf("got %+v, want Alice on the front door with her history from the adoption", inv)
@@ -205,12 +205,12 @@ func TestCreate(t *testing.T) {
 	if rec.Code != 201 {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
-	created := decode[struct{ Invitations []bridge.Invitation }](t, rec).Invitations
+	created := decode[web.InvitationList](t, rec).Invitations
 	if len(created) != 2 {
 		t.Fatalf("created %d invitations, want 2", len(created))
 	}
 	cet := time.FixedZone("", 2*3600)
-	access := bridge.Access{
+	access := web.Access{
 		From: time.Date(2026, 5, 5, 8, 0, 0, 0, cet), Until: time.Date(2026, 5, 9, 20, 0, 0, 0, cet),
 		WeekDays: 64 | 4, FromTime: 8*60 + 30, UntilTime: 18 * 60,
 	}
@@ -219,16 +219,17 @@ func TestCreate(t *testing.T) {
 			inv.Language != "de" || inv.Delivery != bridge.DeliveryCustom || !inv.RemoteAllowed || inv.Status != bridge.StatusSending {
 			t.Errorf("invitation %d: %+v, want the request's guest, language, delivery and remote access on lock %d, sending", i, inv, want)
 		}
-		if !inv.Access.Equal(access) {
+		if a := inv.Access; !a.From.Equal(access.From) || !a.Until.Equal(access.Until) || a.WeekDays != access.WeekDays ||
+			a.FromTime != access.FromTime || a.UntilTime != access.UntilTime {
 			t.Errorf("invitation %d: access %+v, want %+v", i, inv.Access, access)
 		}
-		if got := decode[bridge.Invitation](t, do(t, h, "GET", "/api/v1/invitations/"+string(inv.ID), "")); got.History[0].Event != bridge.EventCreated || got.History[0].Actor != "web" {
+		if got := decode[web.Invitation](t, do(t, h, "GET", "/api/v1/invitations/"+string(inv.ID), "")); got.History[0].Event != bridge.EventCreated || got.History[0].Actor != "web" {
 			t.Errorf("invitation %d: history %+v, want created by the web", i, got.History)
 		}
 	}
 	auths := len(rb.sim.Auths())
 	again := do(t, h, "POST", "/api/v1/invitations", goodCreate)
-	if got := decode[struct{ Invitations []bridge.Invitation }](t, again).Invitations; again.Code != 201 ||
+	if got := decode[web.InvitationList](t, again).Invitations; again.Code != 201 ||
 		!reflect.DeepEqual(ids(got), ids(created)) || len(rb.sim.Auths()) != auths {
 		t.Errorf("the same request_id again: %d %v, %d authorizations; want the first invitations and nothing new", again.Code, ids(got), len(rb.sim.Auths()))
 	}
@@ -238,7 +239,7 @@ func TestCreate(t *testing.T) {
 		if rec.Code != 201 {
 			t.Fatalf("status %d: %s", rec.Code, rec.Body)
 		}
-		inv := decode[struct{ Invitations []bridge.Invitation }](t, rec).Invitations[0]
+		inv := decode[web.InvitationList](t, rec).Invitations[0]
 		if inv.Delivery != bridge.DeliveryNuki || inv.Language != "en" || inv.Access.WeekDays != 127 || inv.RemoteAllowed {
 			t.Errorf("invitation %+v, want nuki delivery, English, every weekday, no remote access", inv)
 		}
@@ -303,9 +304,9 @@ func TestCreateRefusesBadBodies(t *testing.T) {
 }
 
 // lastEntry is the latest entry of an invitation's history.
-func lastEntry(t *testing.T, h http.Handler, id bridge.InviteID) bridge.HistoryEntry {
+func lastEntry(t *testing.T, h http.Handler, id bridge.InviteID) web.HistoryEntry {
 	t.Helper()
-	inv := decode[bridge.Invitation](t, do(t, h, "GET", "/api/v1/invitations/"+string(id), ""))
+	inv := decode[web.Invitation](t, do(t, h, "GET", "/api/v1/invitations/"+string(id), ""))
 	return inv.History[len(inv.History)-1]
 }
 
@@ -315,11 +316,11 @@ func TestActions(t *testing.T) {
 	h := s.Handler()
 
 	rec := do(t, h, "POST", "/api/v1/invitations/"+string(g.alice)+"/resend", "")
-	if inv := decode[bridge.Invitation](t, rec); rec.Code != 200 || inv.ResendCount != 1 || inv.Status != bridge.StatusSending || inv.Delivery != bridge.DeliveryNuki {
+	if inv := decode[web.Invitation](t, rec); rec.Code != 200 || inv.ResendCount != 1 || inv.Status != bridge.StatusSending || inv.Delivery != bridge.DeliveryNuki {
 		t.Fatalf("resend: %d %s", rec.Code, rec.Body)
 	}
 	rec = do(t, h, "POST", "/api/v1/invitations/"+string(g.carol)+"/resend", `{"delivery":"custom"}`)
-	if rec.Code != 200 || decode[bridge.Invitation](t, rec).Delivery != bridge.DeliveryCustom {
+	if rec.Code != 200 || decode[web.Invitation](t, rec).Delivery != bridge.DeliveryCustom {
 		t.Fatalf("resend with delivery: %d %s", rec.Code, rec.Body)
 	}
 	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/"+string(g.alice)+"/resend", ""), 409, "a new re-send is possible in")
@@ -328,13 +329,13 @@ func TestActions(t *testing.T) {
 	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/"+string(g.bob)+"/resend", ""), 409, "Bob accepted this invitation")
 	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/"+string(g.bob)+"/resend", `{"force":"yes"}`), 400, "force must be true or false")
 	rec = do(t, h, "POST", "/api/v1/invitations/"+string(g.bob)+"/resend", `{"force":true}`)
-	if rec.Code != 200 || decode[bridge.Invitation](t, rec).Status != bridge.StatusSending {
+	if rec.Code != 200 || decode[web.Invitation](t, rec).Status != bridge.StatusSending {
 		t.Fatalf("forced resend of an accepted invitation: %d %s", rec.Code, rec.Body)
 	}
 	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/22-9/resend", ""), 404, "no invitation 22-9")
 
 	rec = do(t, h, "POST", "/api/v1/invitations/"+string(g.bob)+"/revoke", "")
-	if rec.Code != 200 || decode[bridge.Invitation](t, rec).Status != bridge.StatusRevoked {
+	if rec.Code != 200 || decode[web.Invitation](t, rec).Status != bridge.StatusRevoked {
 		t.Fatalf("revoke: %d %s", rec.Code, rec.Body)
 	}
 	if e := lastEntry(t, h, g.bob); e.Event != bridge.EventRevoked || e.Actor != "web" {
@@ -344,7 +345,7 @@ func TestActions(t *testing.T) {
 	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/x-1/revoke", ""), 400, "is not an invitation id")
 
 	// Carol's custom re-send: Nuki's webhook brings the code.
-	for deadline := time.Now().Add(10 * time.Second); !decode[bridge.Invitation](t, do(t, h, "GET", "/api/v1/invitations/"+string(g.carol), "")).HasCode; {
+	for deadline := time.Now().Add(10 * time.Second); !decode[web.Invitation](t, do(t, h, "GET", "/api/v1/invitations/"+string(g.carol), "")).HasCode; {
 		if time.Now().After(deadline) {
 			t.Fatal("no code arrived for Carol's custom re-send")
 		}
@@ -363,11 +364,13 @@ func TestActions(t *testing.T) {
 	wantProblem(t, do(t, h, "POST", "/api/v1/invitations/"+string(g.alice)+"/code", ""), 404, "Nuki emails the code itself")
 
 	rec = do(t, h, "GET", "/api/v1/locks", "")
-	if got := decode[struct{ Locks []bridge.Lock }](t, rec); rec.Code != 200 || !reflect.DeepEqual(got.Locks, []bridge.Lock{frontDoor, gardenGate}) {
+	if got := decode[web.LockList](t, rec); rec.Code != 200 || !reflect.DeepEqual(got.Locks, []web.Lock{
+		{SmartlockID: frontDoor.ID, Name: frontDoor.Name, Type: frontDoor.Type},
+		{SmartlockID: gardenGate.ID, Name: gardenGate.Name, Type: gardenGate.Type}}) {
 		t.Errorf("locks: %d %s", rec.Code, rec.Body)
 	}
 	rec = do(t, h, "GET", "/api/v1/state", "")
-	if st := decode[bridge.SyncState](t, rec); rec.Code != 200 || st.Counts[bridge.StatusRevoked] != 1 || st.LastSync.IsZero() || st.Status != bridge.SyncOK {
+	if st := decode[web.SyncState](t, rec); rec.Code != 200 || st.Counts[bridge.StatusRevoked] != 1 || st.LastSync.IsZero() || st.SyncStatus != bridge.SyncOK {
 		t.Errorf("state: %d %s", rec.Code, rec.Body)
 	}
 	wantProblem(t, do(t, h, "GET", "/api/v1/nothing", ""), 404, "nothing is served at GET /api/v1/nothing")
@@ -395,7 +398,7 @@ func TestConfirmHeldSync(t *testing.T) {
 	}
 	rb.sync()
 	rb.sync()
-	if st := decode[bridge.SyncState](t, do(t, h, "GET", "/api/v1/state", "")); st.Status != bridge.SyncHeld {
+	if st := decode[web.SyncState](t, do(t, h, "GET", "/api/v1/state", "")); st.SyncStatus != bridge.SyncHeld {
 		t.Fatalf("state %+v, want the sync held", st)
 	}
 	if rec := do(t, h, "POST", "/api/v1/sync/confirm", ""); rec.Code != http.StatusAccepted {

@@ -133,7 +133,7 @@ type bulkResult struct {
 	OK    bool   `json:"ok"`
 	// Invitations are those the row made; with a problem, those Nuki Web
 	// refused are among them as failed and are retried.
-	Invitations []invitation `json:"invitations,omitempty"`
+	Invitations []Invitation `json:"invitations,omitempty"`
 	Problem     *problem     `json:"problem,omitempty"`
 }
 

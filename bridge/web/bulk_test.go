@@ -10,18 +10,19 @@ import (
 
 	"github.com/nuki-invites/nuki-invites/bridge"
 	"github.com/nuki-invites/nuki-invites/bridge/nukisim"
+	"github.com/nuki-invites/nuki-invites/bridge/web"
 )
 
 // bulkAnswer is the answer of POST /api/v1/invitations/bulk as a client
 // reads it.
 type bulkAnswer struct {
 	Results []struct {
-		Row         int                 `json:"row"`
-		Name        string              `json:"name"`
-		Email       string              `json:"email"`
-		OK          bool                `json:"ok"`
-		Invitations []bridge.Invitation `json:"invitations"`
-		Problem     *problemBody        `json:"problem"`
+		Row         int              `json:"row"`
+		Name        string           `json:"name"`
+		Email       string           `json:"email"`
+		OK          bool             `json:"ok"`
+		Invitations []web.Invitation `json:"invitations"`
+		Problem     *problemBody     `json:"problem"`
 	} `json:"results"`
 	Created int `json:"created"`
 	Failed  int `json:"failed"`
@@ -92,12 +93,12 @@ func TestBulkCreate(t *testing.T) {
 			}
 		}
 	}
-	listed := decode[struct{ Invitations []bridge.Invitation }](t, do(t, h, "GET", "/api/v1/invitations", "")).Invitations
+	listed := decode[web.InvitationList](t, do(t, h, "GET", "/api/v1/invitations", "")).Invitations
 	auths := len(rb.sim.Auths())
 	if len(listed) != 6 || auths != 6 {
 		t.Fatalf("%d invitations listed, %d authorizations in Nuki Web; want 6 of each", len(listed), auths)
 	}
-	if inv := decode[bridge.Invitation](t, do(t, h, "GET", "/api/v1/invitations/"+string(got.Results[0].Invitations[0].ID), "")); inv.History[0].Actor != "web" {
+	if inv := decode[web.Invitation](t, do(t, h, "GET", "/api/v1/invitations/"+string(got.Results[0].Invitations[0].ID), "")); inv.History[0].Actor != "web" {
 		t.Errorf("history %+v, want the web as the creator", inv.History)
 	}
 

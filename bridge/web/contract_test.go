@@ -17,7 +17,7 @@ import (
 )
 
 // contract is openapi.json, ready to check answers against: every answer of
-// a test server (newRealServer, newTestServer) must be one the document
+// a test server (newRealServer, newPageServer) must be one the document
 // describes for its route and status, with a documented media type, and a
 // JSON body must validate against the documented schema, problems included.
 type contract struct {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nuki-invites/nuki-invites/bridge"
 	"github.com/nuki-invites/nuki-invites/bridge/nukisim"
+	"github.com/nuki-invites/nuki-invites/bridge/web"
 )
 
 // TestCreatePartlyRefusedByNuki: when Nuki Web refuses one of the locks,
@@ -27,7 +28,7 @@ func TestCreatePartlyRefusedByNuki(t *testing.T) {
 	if p.Type != "urn:nuki-invites:problem:nuki-rejected" {
 		t.Errorf("type %q", p.Type)
 	}
-	made := decode[struct{ Invitations []bridge.Invitation }](t, rec).Invitations
+	made := decode[web.InvitationList](t, rec).Invitations
 	statuses := map[int64]bridge.Status{}
 	for _, inv := range made {
 		statuses[inv.SmartlockID] = inv.Status
@@ -35,13 +36,13 @@ func TestCreatePartlyRefusedByNuki(t *testing.T) {
 	if len(made) != 2 || statuses[11] != bridge.StatusSending || statuses[22] != bridge.StatusFailed {
 		t.Fatalf("the problem lists %v, want 11 sending and 22 failed", statuses)
 	}
-	listed := decode[struct{ Invitations []bridge.Invitation }](t, do(t, h, "GET", "/api/v1/invitations", "")).Invitations
+	listed := decode[web.InvitationList](t, do(t, h, "GET", "/api/v1/invitations", "")).Invitations
 	if !slices.Equal(sorted(ids(listed)), sorted(ids(made))) {
 		t.Errorf("listed %v, want what the problem named, %v", ids(listed), ids(made))
 	}
 
 	again := do(t, h, "POST", "/api/v1/invitations", body)
-	if again.Code != http.StatusCreated || !slices.Equal(sorted(ids(decode[struct{ Invitations []bridge.Invitation }](t, again).Invitations)), sorted(ids(made))) {
+	if again.Code != http.StatusCreated || !slices.Equal(sorted(ids(decode[web.InvitationList](t, again).Invitations)), sorted(ids(made))) {
 		t.Errorf("the same request id again: %d %s, want the same invitations", again.Code, again.Body)
 	}
 
@@ -49,7 +50,7 @@ func TestCreatePartlyRefusedByNuki(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, inv := range made {
-		if got := decode[bridge.Invitation](t, do(t, h, "GET", "/api/v1/invitations/"+string(inv.ID), "")); got.Status == bridge.StatusFailed {
+		if got := decode[web.Invitation](t, do(t, h, "GET", "/api/v1/invitations/"+string(inv.ID), "")); got.Status == bridge.StatusFailed {
 			t.Errorf("%s is still failed after the scheduler ran: %s", inv.ID, got.LastError)
 		}
 	}

@@ -49,7 +49,7 @@ func TestExportCSV(t *testing.T) {
 			if !slices.Equal(records[0], header) {
 				t.Fatalf("header %q, want %q", records[0], header)
 			}
-			listed := decode[struct{ Invitations []bridge.Invitation }](t, do(t, h, "GET", "/api/v1/invitations"+query, "")).Invitations
+			listed := decode[web.InvitationList](t, do(t, h, "GET", "/api/v1/invitations"+query, "")).Invitations
 			if len(records)-1 != len(listed) {
 				t.Fatalf("%d rows, the list has %d invitations", len(records)-1, len(listed))
 			}

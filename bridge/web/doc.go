@@ -25,8 +25,12 @@
 // diagnostics bundle (Options.Diagnostics: secrets and personal data already
 // removed) the same way, and answers 404 when there is none.
 //
-// Invitations are served as a view with the documented fields only; the
-// bookkeeping the store keeps for the core is never shown.
+// Everything the API writes is one of the view types of view.go
+// (Invitation, Lock, SyncState, Code and their lists), never a core type as
+// it is: the documented fields only, every member in snake_case as the
+// request bodies, the CSV export and the MQTT payloads. The bookkeeping the
+// store keeps for the core is never shown. Keypad codes are listed with the
+// invitations, told apart by their kind.
 //
 // POST /api/v1/invitations/bulk creates invitations for many guests, one
 // create per row, or with dry_run only checks them (Service.CheckCreate);

@@ -21,7 +21,7 @@ const (
 // block: each stream keeps only the latest state of each changed invitation,
 // and a stream that falls too far behind is told to reload instead.
 type hub struct {
-	svc Syncer
+	svc Service
 
 	mu      sync.Mutex
 	streams map[*stream]struct{}
@@ -30,7 +30,7 @@ type hub struct {
 
 var _ bridge.Subscriber = (*hub)(nil)
 
-func newHub(svc Syncer) *hub {
+func newHub(svc Service) *hub {
 	return &hub{svc: svc, streams: map[*stream]struct{}{}}
 }
 
@@ -164,7 +164,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if _, err := fmt.Fprint(w, "retry: 3000\n\n"); err != nil {
 		return
 	}
-	if send("state", s.svc.SyncState()) != nil || rc.Flush() != nil {
+	if send("state", stateOf(s.svc.SyncState())) != nil || rc.Flush() != nil {
 		return
 	}
 	beat := time.NewTicker(s.opts.Heartbeat)
@@ -191,7 +191,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 					return
 				}
 			}
-			if state != nil && send("state", state) != nil {
+			if state != nil && send("state", stateOf(*state)) != nil {
 				return
 			}
 		}

@@ -64,11 +64,34 @@ func next(t *testing.T, events <-chan sse) sse {
 		if !ok {
 			t.Fatal("the event stream ended")
 		}
+		checkEvent(t, ev)
 		return ev
 	case <-time.After(10 * time.Second):
 		t.Fatal("no event within 10s")
 	}
 	return sse{}
+}
+
+// eventSchemas are the schemas of openapi.json the events' data follow, as
+// its description of /api/v1/events says.
+var eventSchemas = map[string]string{
+	"state":      "/components/schemas/SyncState",
+	"invitation": "/components/schemas/Invitation",
+}
+
+// checkEvent fails t when an event's data is not what openapi.json
+// documents for it.
+func checkEvent(t *testing.T, ev sse) {
+	t.Helper()
+	c, err := loadContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pointer, ok := eventSchemas[ev.event]; ok {
+		if err := c.validate("event "+ev.event, pointer, []byte(ev.data)); err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 func TestEventStream(t *testing.T) {
@@ -79,8 +102,8 @@ func TestEventStream(t *testing.T) {
 
 	events := openStream(t, ts.URL)
 	first := next(t, events)
-	var st bridge.SyncState
-	if err := json.Unmarshal([]byte(first.data), &st); first.event != "state" || err != nil || st.Status != bridge.SyncOK {
+	var st web.SyncState
+	if err := json.Unmarshal([]byte(first.data), &st); first.event != "state" || err != nil || st.SyncStatus != bridge.SyncOK {
 		t.Fatalf("first event %+v, want the sync state", first)
 	}
 
@@ -88,7 +111,7 @@ func TestEventStream(t *testing.T) {
 		t.Fatalf("revoke: %d", rec.Code)
 	}
 	ev := next(t, events)
-	var inv bridge.Invitation
+	var inv web.Invitation
 	if err := json.Unmarshal([]byte(ev.data), &inv); ev.event != "invitation" || err != nil || inv.ID != g.alice || inv.Status != bridge.StatusRevoked {
 		t.Fatalf("event %+v, want invitation %s revoked", ev, g.alice)
 	}
@@ -127,7 +150,8 @@ func TestEventStreamNeverBlocksTheService(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := range 5000 {
-			inv := bridge.Invitation{ID: bridge.MakeInviteID(11, int64(i+1)), Status: bridge.StatusPending}
+			inv := bridge.Invitation{ID: bridge.MakeInviteID(11, int64(i+1)), SmartlockID: 11, AccountUserID: int64(i + 1),
+				Delivery: bridge.DeliveryNuki, Status: bridge.StatusPending}
 			subs[0].InvitationEvents([]bridge.Event{{Type: bridge.EventChanged, Invitation: inv}})
 			subs[0].SyncStateChanged(bridge.SyncState{Status: bridge.SyncRunning})
 		}

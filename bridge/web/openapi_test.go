@@ -3,8 +3,11 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -88,11 +91,13 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want []string
-	for _, st := range bridge.Statuses {
-		want = append(want, string(st))
+	for _, st := range append(slices.Clone(bridge.Statuses), bridge.KeypadStatuses...) {
+		if !slices.Contains(want, string(st)) {
+			want = append(want, string(st))
+		}
 	}
 	if !slices.Equal(statuses, want) {
-		t.Errorf("Status enum %v does not list the statuses", statuses)
+		t.Errorf("Status enum %v, want the statuses of invitations and keypad codes %v", statuses, want)
 	}
 	var syncState struct {
 		Properties struct {
@@ -135,7 +140,13 @@ func TestOpenAPIDescribesWhatIsServed(t *testing.T) {
 		// Bookkeeping of the core, never served:
 		ResendUnconfirmed: true, BaseAppID: 7, RequestID: "req", Replacing: true, Attempts: 2, PrevAuthID: "a0",
 		DeleteRequestedAt: at, Deleting: []string{"a0"}, CheckRequestedAt: at, Reminded: 1, Mailed: 1, AutoResentSend: 1}
-	rb.store(failed, full)
+	// A keypad code with every field of its own.
+	keypad := bridge.Invitation{ID: bridge.MakeKeypadID(11, 1), Kind: bridge.KindKeypad, SmartlockID: 11, Name: "Keypad",
+		Email: "keypad@example.com", Language: "de", TimeZone: "Europe/Berlin", LockName: "Front door", AuthID: "k1",
+		Delivery: bridge.DeliveryCustom, Access: bridge.Access{From: at, Until: fakeNow.Add(time.Hour), FromTime: 8 * 60, UntilTime: 20 * 60},
+		Send: 1, SentAt: at, ConfirmedAt: at, ExpiresAt: fakeNow.Add(time.Hour), LastUsedAt: at, HasCode: true,
+		History: []bridge.HistoryEntry{{At: at, Event: bridge.EventCodeUsed, Actor: "sync", Detail: "unlock by keypad"}}}
+	rb.store(failed, full, keypad)
 	s := rb.server(nil)
 	rec := do(t, s.Handler(), "GET", "/api/v1/openapi.json", "")
 	var doc struct {
@@ -160,9 +171,23 @@ func TestOpenAPIDescribesWhatIsServed(t *testing.T) {
 	if other["status"] != "failed" {
 		t.Fatalf("the failed invitation is %v", other["status"])
 	}
-	for k, v := range other {
-		if _, ok := served[k]; !ok {
-			served[k] = v
+	code := decode[map[string]any](t, do(t, s.Handler(), "GET", "/api/v1/invitations/11-k1", ""))
+	if code["status"] != "used" || code["kind"] != "keypad" || code["time_zone"] != "Europe/Berlin" {
+		t.Fatalf("the keypad code is %v", code)
+	}
+	// The list with the keypad code in it, and filtered by a keypad
+	// code's status, is what openapi.json describes (checkAnswers).
+	for _, query := range []string{"", "?status=used"} {
+		list := decode[web.InvitationList](t, do(t, s.Handler(), "GET", "/api/v1/invitations"+query, ""))
+		if !slices.ContainsFunc(list.Invitations, func(inv web.Invitation) bool { return inv.ID == "11-k1" }) {
+			t.Errorf("GET /api/v1/invitations%s does not list the keypad code: %v", query, ids(list.Invitations))
+		}
+	}
+	for _, more := range []map[string]any{other, code} {
+		for k, v := range more {
+			if _, ok := served[k]; !ok {
+				served[k] = v
+			}
 		}
 	}
 	documented := schemas["Invitation"].Properties
@@ -181,14 +206,95 @@ func TestOpenAPIDescribesWhatIsServed(t *testing.T) {
 	for _, sig := range []bridge.Signal{bridge.SignalActivityLog, bridge.SignalLockCount, bridge.SignalLastActive, bridge.SignalAppID} {
 		signals = append(signals, string(sig))
 	}
-	if got := documented["acceptedSignal"].Enum; !slices.Equal(got, signals) {
-		t.Errorf("acceptedSignal enum %v, want %v", got, signals)
+	if got := documented["accepted_signal"].Enum; !slices.Equal(got, signals) {
+		t.Errorf("accepted_signal enum %v, want %v", got, signals)
+	}
+	if got := documented["kind"].Enum; !slices.Equal(got, []string{string(bridge.KindApp), string(bridge.KindKeypad)}) {
+		t.Errorf("kind enum %v, want app and keypad", got)
 	}
 	events := schemas["HistoryEntry"].Properties["event"].Enum
-	for _, ev := range append(slices.Clone(bridge.PublicEventTypes), bridge.EventChanged, bridge.EventAdopted,
+	for _, ev := range append(slices.Concat(bridge.PublicEventTypes, bridge.KeypadEventTypes), bridge.EventChanged, bridge.EventAdopted,
 		bridge.EventCodeRevealed, bridge.EventEmailed, bridge.EventEvidence, bridge.EventSkipped) {
 		if !slices.Contains(events, string(ev)) {
 			t.Errorf("HistoryEntry.event does not list %q", ev)
 		}
 	}
+}
+
+// snakeCase is how every member of the JSON the API reads and writes is
+// named.
+var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+
+// memberNames walks a JSON document (openapi.json, or a part of it) and
+// calls f with every name a schema gives a member, under "properties" or
+// "required", and where it is.
+func memberNames(v any, at string, f func(name, at string)) {
+	switch v := v.(type) {
+	case map[string]any:
+		if props, ok := v["properties"].(map[string]any); ok {
+			for name := range props {
+				f(name, at+"/properties")
+			}
+		}
+		if required, ok := v["required"].([]any); ok {
+			for _, name := range required {
+				if s, ok := name.(string); ok {
+					f(s, at+"/required")
+				}
+			}
+		}
+		for k, child := range v {
+			memberNames(child, at+"/"+pointerPart(k), f)
+		}
+	case []any:
+		for i, child := range v {
+			memberNames(child, fmt.Sprintf("%s/%d", at, i), f)
+		}
+	}
+}
+
+// TestOpenAPINamesAreSnakeCase keeps the API in one casing: every member
+// openapi.json documents, in answers and in requests, is snake_case. With
+// the contract every answer is checked against, no member in another
+// casing can be served.
+func TestOpenAPINamesAreSnakeCase(t *testing.T) {
+	raw, err := os.ReadFile("openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	names := 0
+	memberNames(doc, "#", func(name, at string) {
+		names++
+		if !snakeCase.MatchString(name) {
+			t.Errorf("openapi.json names the member %q at %s; members are snake_case", name, at)
+		}
+	})
+	// Invitation alone documents more than 25 members: a walk that finds
+	// fewer has missed the schemas.
+	if names < 100 {
+		t.Errorf("the walk found %d member names in openapi.json, too few to have read it all", names)
+	}
+
+	t.Run("the walk finds members in every casing and place", func(t *testing.T) {
+		var sample any
+		if err := json.Unmarshal([]byte(`{"paths":{"/x":{"get":{"responses":{"200":{"content":{"application/json":{"schema":
+			{"type":"array","items":{"type":"object","required":["lockName"],"properties":{"ok_name":{},"nested":{"properties":{"expiresAt":{}}}}}}}}}}}}},
+			"components":{"schemas":{"A":{"oneOf":[{"properties":{"Smartlock_ID":{}}}]}}}}`), &sample); err != nil {
+			t.Fatal(err)
+		}
+		var bad []string
+		memberNames(sample, "#", func(name, at string) {
+			if !snakeCase.MatchString(name) {
+				bad = append(bad, name)
+			}
+		})
+		slices.Sort(bad)
+		if want := []string{"Smartlock_ID", "expiresAt", "lockName"}; !slices.Equal(bad, want) {
+			t.Errorf("the walk flags %v, want %v", bad, want)
+		}
+	})
 }

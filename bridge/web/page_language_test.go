@@ -30,8 +30,7 @@ func TestPageLanguage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, f := newTestServer(t, nil)
-			seed(f)
+			s, _ := newPageServer(t, nil)
 			rec := do(t, s.Handler(), "GET", tt.target, "", "Accept-Language", tt.accept)
 			html := visible(rec.Body.String())
 			if !strings.Contains(html, fmt.Sprintf(`<html lang="%s">`, tt.wantLang)) {
@@ -57,8 +56,7 @@ func TestPageLanguage(t *testing.T) {
 // Everything the server renders is in German for a German browser: the
 // table, its partial and the history.
 func TestPageInGerman(t *testing.T) {
-	s, f := newTestServer(t, nil)
-	seed(f)
+	s, _ := newPageServer(t, nil)
 	de := []string{"Accept-Language", "de-DE,de;q=0.9"}
 	html := visible(do(t, s.Handler(), "GET", "/", "", de...).Body.String())
 	for _, want := range []string{
@@ -210,8 +208,7 @@ func TestBrowserInGerman(t *testing.T) {
 func TestBrowserFollowsHomeAssistant(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, f := newTestServer(t, func(o *web.Options) { o.TrustedProxy = "127.0.0.1" })
-	seed(f)
+	s, _ := newPageServer(t, func(o *web.Options) { o.TrustedProxy = "127.0.0.1" })
 	page, proxy := servePage(t, s.Handler())
 	b := newBrowser(t, ctx) // English
 

@@ -13,12 +13,15 @@ import (
 	"github.com/nuki-invites/nuki-invites/bridge/web"
 )
 
-// showcase fills the fake with invitations in every status, on three
-// locks, as the README shows them.
-func showcase(f *fakeService) {
-	f.locks = []bridge.Lock{{ID: 11, Name: "Front door"}, {ID: 22, Name: "Garage"}, {ID: 33, Name: "Office"}}
-	f.state.LastSync = fakeNow.Add(-time.Minute)
+// office is the third lock of the showcase.
+var office = bridge.Lock{ID: 33, Name: "Office", Type: 4}
+
+// showcase returns invitations in every status, on three locks, as the
+// README shows them.
+func showcase() []bridge.Invitation {
 	h := time.Hour
+	lockName := map[int64]string{frontDoor.ID: frontDoor.Name, gardenGate.ID: gardenGate.Name, office.ID: office.Name}
+	var out []bridge.Invitation
 	for _, inv := range []bridge.Invitation{
 		{SmartlockID: 22, AccountUserID: 1, Name: "Greta Olsen", Email: "greta@example.com", Status: bridge.StatusPending,
 			Delivery: bridge.DeliveryCustom, HasCode: true, SentAt: fakeNow.Add(-10 * time.Minute), ExpiresAt: fakeNow.Add(47 * h)},
@@ -31,15 +34,25 @@ func showcase(f *fakeService) {
 		{SmartlockID: 22, AccountUserID: 5, Name: "Bob Keller", Email: "bob@example.com", Status: bridge.StatusExpiringSoon,
 			SentAt: fakeNow.Add(-40 * h), ExpiresAt: fakeNow.Add(8 * h), ResendCount: 1},
 		{SmartlockID: 33, AccountUserID: 6, Name: "David Novak", Email: "david@example.com", Status: bridge.StatusAccepted,
-			SentAt: fakeNow.Add(-26 * h), AcceptedAt: fakeNow.Add(-20 * h), LastUsedAt: fakeNow.Add(-5 * h)},
+			SentAt: fakeNow.Add(-26 * h), ExpiresAt: fakeNow.Add(22 * h), AcceptedAt: fakeNow.Add(-20 * h),
+			AcceptedSignal: bridge.SignalActivityLog, LastUsedAt: fakeNow.Add(-5 * h)},
 		{SmartlockID: 11, AccountUserID: 7, Name: "Chloé Dubois", Email: "chloe@example.com", Status: bridge.StatusExpired,
 			SentAt: fakeNow.Add(-74 * h), ExpiresAt: fakeNow.Add(-26 * h)},
 		{SmartlockID: 11, AccountUserID: 8, Name: "Hugo Lambert", Email: "hugo@example.com", Status: bridge.StatusRevoked,
-			SentAt: fakeNow.Add(-100 * h), RevokedAt: fakeNow.Add(-50 * h), LastUsedAt: fakeNow.Add(-60 * h)},
+			SentAt: fakeNow.Add(-100 * h), ExpiresAt: fakeNow.Add(-52 * h), RevokedAt: fakeNow.Add(-50 * h), LastUsedAt: fakeNow.Add(-60 * h)},
 	} {
 		inv.Send = 1 + inv.ResendCount
-		f.add(inv)
+		inv.ConfirmedAt = inv.ExpiresAt.Add(-48 * h)
+		if inv.ExpiresAt.IsZero() {
+			inv.ConfirmedAt = time.Time{}
+		}
+		if inv.Delivery == "" {
+			inv.Delivery = bridge.DeliveryNuki
+		}
+		inv.LockName = lockName[inv.SmartlockID]
+		out = append(out, inv)
 	}
+	return out
 }
 
 // TestBrowserShowcase renders the page with every status and the list of
@@ -49,8 +62,13 @@ func showcase(f *fakeService) {
 func TestBrowserShowcase(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, f := newTestServer(t, func(o *web.Options) { o.TrustedProxy, o.ExposeCodes = "127.0.0.1", true })
-	showcase(f)
+	// Synced a minute ago, with the office's lock in the account too.
+	rb := newRealBridgeAt(t, bridge.Options{ExposeCodes: true}, fakeNow.Add(-time.Minute))
+	rb.sim.AddLock(office)
+	rb.storeBatch(bridge.Batch{Invitations: showcase()})
+	rb.sync()
+	rb.clock.Advance(time.Minute)
+	s := rb.server(func(o *web.Options) { o.TrustedProxy, o.ExposeCodes = "127.0.0.1", true })
 	page, _ := servePage(t, s.Handler())
 	b := newBrowser(t, ctx)
 	shoot := func(name string) {

@@ -48,8 +48,7 @@ func TestPageSortsByColumn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.target, func(t *testing.T) {
-			s, f := newTestServer(t, nil)
-			seed(f)
+			s, _ := newPageServer(t, nil)
 			html := visible(do(t, s.Handler(), "GET", tt.target, "").Body.String())
 			if got := rowIDs(html); !slices.Equal(got, tt.want) {
 				t.Errorf("rows %v, want %v", got, tt.want)
@@ -63,8 +62,7 @@ func TestPageSortsByColumn(t *testing.T) {
 		})
 	}
 
-	s, f := newTestServer(t, nil)
-	seed(f)
+	s, _ := newPageServer(t, nil)
 	html := visible(do(t, s.Handler(), "GET", "/?sort=guest&lock=11", "").Body.String())
 	for _, want := range []string{
 		`<a class="sort" id="sort-guest" href="?dir=desc&amp;lock=11&amp;sort=guest" title="Sort by Guest">Guest</a>`, // again: reversed
@@ -78,8 +76,7 @@ func TestPageSortsByColumn(t *testing.T) {
 }
 
 func TestPageFoldsFinishedInvitations(t *testing.T) {
-	s, f := newTestServer(t, nil)
-	seed(f)
+	s, _ := newPageServer(t, nil)
 	get := func(target string) string {
 		t.Helper()
 		return visible(do(t, s.Handler(), "GET", target, "").Body.String())
@@ -121,8 +118,7 @@ func TestPageFoldsFinishedInvitations(t *testing.T) {
 }
 
 func TestPageExportLinkFollowsFilters(t *testing.T) {
-	s, f := newTestServer(t, nil)
-	seed(f)
+	s, _ := newPageServer(t, nil)
 	for target, want := range map[string]string{
 		"/": `href="api/v1/invitations.csv"`,
 		"/?status=pending&lock=11&q=ali&sort=guest": `href="api/v1/invitations.csv?lock=11&amp;q=ali&amp;status=pending"`,
@@ -141,11 +137,9 @@ func TestPageExportLinkFollowsFilters(t *testing.T) {
 func TestBrowserTableTools(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, f := newTestServer(t, func(o *web.Options) { o.TrustedProxy, o.ExposeCodes = "127.0.0.1", true })
-	seed(f)
-	f.add(bridge.Invitation{SmartlockID: 22, AccountUserID: 8, Name: "Dan", Email: "dan@example.com", Status: bridge.StatusPending,
-		Delivery: bridge.DeliveryCustom, HasCode: true, Send: 1, SentAt: fakeNow.Add(-time.Hour), ExpiresAt: fakeNow.Add(47 * time.Hour)})
-	f.codes["22-8"] = "483920175"
+	rb := newPageBridge(t, bridge.Options{ExposeCodes: true}, bridge.Batch{Invitations: append(pageGuests(), dan("Dan")),
+		Codes: map[bridge.InviteID]bridge.Secret{"22-8": "483920175"}})
+	s := rb.server(func(o *web.Options) { o.TrustedProxy, o.ExposeCodes = "127.0.0.1", true })
 	page, proxy := servePage(t, s.Handler())
 	b := newBrowser(t, ctx)
 	order := `[...document.querySelectorAll("#rows tr[data-id]")].map(r => r.dataset.id).join(" ")`
@@ -173,15 +167,17 @@ func TestBrowserTableTools(t *testing.T) {
 	}
 
 	// A live update keeps the order; so does a reload.
-	if _, err := f.Create(ctx, bridge.CreateRequest{Name: "Zoe", Email: "zoe@example.com", SmartlockIDs: []int64{11}, Actor: "mqtt"}); err != nil {
+	zoe, err := rb.svc.Create(ctx, bridge.CreateRequest{Name: "Zoe", Email: "zoe@example.com", SmartlockIDs: []int64{frontDoor.ID}, Actor: "mqtt"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	b.do("a new invitation arrives", poll("Zoe shows", `!!document.querySelector("#rows tr[data-id='11-501']")`))
-	if got := b.str(order); got != "11-501 22-8 11-1 11-3 22-2" {
+	b.do("a new invitation arrives", poll("Zoe shows", fmt.Sprintf(`!!document.querySelector("#rows tr[data-id='%s']")`, zoe[0].ID)))
+	byGuestBackwards := string(zoe[0].ID) + " 22-8 11-1 11-3 22-2"
+	if got := b.str(order); got != byGuestBackwards {
 		t.Errorf("after a live update the rows are %q, want still by guest backwards", got)
 	}
 	b.do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#rows`)))
-	if got := b.str(order); got != "11-501 22-8 11-1 11-3 22-2" {
+	if got := b.str(order); got != byGuestBackwards {
 		t.Errorf("after a reload the rows are %q, want still by guest backwards", got)
 	}
 

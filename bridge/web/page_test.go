@@ -1,8 +1,10 @@
 package web_test
 
 import (
+	"context"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,12 +14,12 @@ import (
 	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/nukisim"
 	"github.com/nuki-invites/nuki-invites/bridge/web"
 )
 
 func TestPageShowsInvitations(t *testing.T) {
-	s, f := newTestServer(t, nil)
-	seed(f)
+	s, _ := newPageServer(t, nil)
 	rec := do(t, s.Handler(), "GET", "/", "")
 	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
 		t.Fatalf("page: %d %s", rec.Code, rec.Header().Get("Content-Type"))
@@ -81,46 +83,49 @@ func row(html, id string) string {
 }
 
 func TestPageShowsSendingAndUse(t *testing.T) {
-	s, f := newTestServer(t, func(o *web.Options) {
+	// Dan got a key on the garden gate six hours ago and used it an hour
+	// later; now it is re-sent on purpose, and the re-send waits for the
+	// lock: the expiry and confirmation of the sending it replaces are not
+	// shown.
+	rb := newRealBridgeAt(t, bridge.Options{}, fakeNow.Add(-6*time.Hour))
+	dan := rb.guest("Dan", "dan@example.com", gardenGate)
+	rb.sync()
+	rb.clock.Advance(time.Hour)
+	if _, err := rb.sim.Use(gardenGate.ID, dan.ID, bridge.ActionUnlock); err != nil {
+		t.Fatal(err)
+	}
+	rb.sync()
+	rb.clock.Advance(5 * time.Hour)
+	id := bridge.MakeInviteID(gardenGate.ID, dan.ID)
+	if _, err := rb.svc.Resend(context.Background(), id, bridge.ResendOptions{Force: true, Actor: "web:tester"}); err != nil {
+		t.Fatal(err)
+	}
+	s := rb.server(func(o *web.Options) {
 		o.Diagnostics = func(io.Writer) error { return nil }
 	})
-	seed(f)
-	// Dan's re-send waits for the lock: the expiry of the sending it
-	// replaces is not shown.
-	f.add(bridge.Invitation{SmartlockID: 22, AccountUserID: 8, Name: "Dan", Email: "dan@example.com", Status: bridge.StatusSending,
-		Send: 2, ResendCount: 1, SentAt: fakeNow.Add(-30 * time.Hour), ConfirmedAt: fakeNow.Add(-30 * time.Hour),
-		ExpiresAt: fakeNow.Add(18 * time.Hour), LastUsedAt: fakeNow.Add(-5 * time.Hour),
-		History: []bridge.HistoryEntry{
-			{At: fakeNow.Add(-6 * time.Hour), Event: bridge.EventEvidence, Actor: "sync", Detail: "lockCount 0 → 1"},
-			{At: fakeNow.Add(-5 * time.Hour), Event: bridge.EventUsed, Actor: "sync", Detail: "unlock by app at 2026-05-04T07:00:00Z"},
-			{At: fakeNow.Add(-time.Hour), Event: bridge.EventSkipped, Actor: "scheduler", Detail: "automatic re-send skipped: lockCount 1"},
-		}})
 	html := visible(do(t, s.Handler(), "GET", "/", "").Body.String())
-	dan := row(html, "22-8")
+	danRow := row(html, string(id))
 	for _, want := range []string{
 		`<span class="badge sending">Sending</span><span class="status-note">waiting for the lock</span>`,
 		`<td class="expires" data-label="Expires"><span class="muted">—</span></td>`,
 		`<td class="used" data-label="Last used"><time datetime="2026-05-04T07:00:00Z">5 h ago</time></td>`,
-		`data-action="resend" data-id="22-8"`,
+		`data-action="resend" data-id="` + string(id) + `"`,
 	} {
-		if !strings.Contains(dan, want) {
-			t.Errorf("Dan's row lacks %q:\n%s", want, dan)
+		if !strings.Contains(danRow, want) {
+			t.Errorf("Dan's row lacks %q:\n%s", want, danRow)
 		}
 	}
 	if !strings.Contains(html, `<a class="topbar-link" href="api/v1/diagnostics" download`) {
 		t.Error("the page does not offer the diagnostics download")
 	}
-	if strings.Contains(row(html, "11-3"), "status-note") {
-		t.Error("an expired row shows a status note")
-	}
-
-	history := visible(do(t, s.Handler(), "GET", "/partials/invitations/22-8", "").Body.String())
+	history := visible(do(t, s.Handler(), "GET", "/partials/invitations/"+string(id), "").Body.String())
 	for _, want := range []string{
 		`<span class="badge sending">Sending</span> <span class="muted">(waiting for the lock)</span>`,
 		`<dt>Last used</dt><dd><time datetime="2026-05-04T07:00:00Z">5 h ago</time></dd>`,
-		`<li class="ev-evidence"><time datetime="2026-05-04T06:00:00Z" data-absolute>6 h ago</time> <strong>Seen in Nuki Web</strong> — lockCount 0 → 1`,
+		`<li class="ev-evidence"><time datetime="2026-05-04T07:00:00Z" data-absolute>5 h ago</time> <strong>Seen in Nuki Web</strong> — lockCount 0 → 1`,
 		`<strong>Used the lock</strong> — unlock by app at 2026-05-04T07:00:00Z`,
-		`<strong>Skipped</strong> — automatic re-send skipped: lockCount 1`,
+		`<strong>Changed</strong> — re-send of an accepted invitation started (forced) <span class="muted">by web:tester</span>`,
+		`<strong>Resent</strong> — re-send 1, delivery nuki`,
 	} {
 		if !strings.Contains(history, want) {
 			t.Errorf("Dan's history lacks %q:\n%s", want, history)
@@ -129,6 +134,14 @@ func TestPageShowsSendingAndUse(t *testing.T) {
 	if strings.Contains(history, "the lock confirmed it") {
 		t.Error("the history shows the confirmation of the sending a re-send replaces")
 	}
+}
+
+// A finished or never used invitation says so plainly.
+func TestPageShowsNoUse(t *testing.T) {
+	s, _ := newPageServer(t, nil)
+	if strings.Contains(row(visible(do(t, s.Handler(), "GET", "/", "").Body.String()), "11-3"), "status-note") {
+		t.Error("an expired row shows a status note")
+	}
 	alice := visible(do(t, s.Handler(), "GET", "/partials/invitations/11-1", "").Body.String())
 	if !strings.Contains(alice, `<dt>Last used</dt><dd><span class="muted">not seen yet</span></dd>`) {
 		t.Errorf("a never used invitation's history does not say so:\n%s", alice)
@@ -136,20 +149,25 @@ func TestPageShowsSendingAndUse(t *testing.T) {
 }
 
 func TestPageFilters(t *testing.T) {
-	s, f := newTestServer(t, nil)
-	seed(f)
+	s, _ := newPageServer(t, nil)
 	rec := do(t, s.Handler(), "GET", "/?status=sending,pending,expiring_soon,failed&lock=11&q=ali", "")
 	html := visible(rec.Body.String())
 	if !strings.Contains(html, `<option value="sending,pending,expiring_soon,failed" selected>Open</option>`) ||
 		!strings.Contains(html, `<option value="11" selected>Front door</option>`) || !strings.Contains(html, `value="ali"`) {
 		t.Error("the filters do not show what was asked")
 	}
-	if want := (bridge.Filter{Statuses: bridge.OpenStatuses, SmartlockID: 11, Text: "ali"}); f.lastFilter.Text != want.Text ||
-		f.lastFilter.SmartlockID != want.SmartlockID || !slices.Equal(f.lastFilter.Statuses, want.Statuses) {
-		t.Errorf("filter %+v, want %+v", f.lastFilter, want)
+	if got := rowIDs(html); !slices.Equal(got, []string{"11-1"}) {
+		t.Errorf("the table shows %v, want only Alice's open invitation on the front door", got)
 	}
-	if strings.Contains(html, `data-id="11-3"`) || !strings.Contains(html, `data-id="11-1"`) {
-		t.Error("the table does not follow the filters")
+	for target, want := range map[string][]string{
+		"/?status=sending,pending,expiring_soon,failed": {"11-1"},
+		"/?lock=11&status=expired":                      {"11-3"},
+		"/?q=garden&status=accepted":                    {"22-2"},
+		"/?q=CAROL&status=expired,accepted":             {"11-3"},
+	} {
+		if got := rowIDs(visible(do(t, s.Handler(), "GET", target, "").Body.String())); !slices.Equal(got, want) {
+			t.Errorf("%s shows %v, want %v", target, got, want)
+		}
 	}
 
 	rec = do(t, s.Handler(), "GET", "/?status=bogus", "")
@@ -162,11 +180,16 @@ func TestPageFilters(t *testing.T) {
 	}
 }
 
+// dan is a pending invitation on the garden gate whose invite code is
+// stored (custom delivery), for a guest called name.
+func dan(name string) bridge.Invitation {
+	return bridge.Invitation{SmartlockID: gardenGate.ID, AccountUserID: 8, Name: name, Email: "dan@example.com",
+		LockName: gardenGate.Name, Delivery: bridge.DeliveryCustom, HasCode: true, Status: bridge.StatusPending, Send: 1,
+		SentAt: fakeNow.Add(-time.Hour), ConfirmedAt: fakeNow.Add(-time.Hour), ExpiresAt: fakeNow.Add(47 * time.Hour)}
+}
+
 func TestPageShowsCodeButtonOnlyWhenExposed(t *testing.T) {
-	s, f := newTestServer(t, func(o *web.Options) { o.ExposeCodes = true })
-	seed(f)
-	f.add(bridge.Invitation{SmartlockID: 22, AccountUserID: 8, Email: "dan@example.com", Status: bridge.StatusPending,
-		Delivery: bridge.DeliveryCustom, HasCode: true, SentAt: fakeNow, ExpiresAt: fakeNow.Add(48 * 3600e9)})
+	s, _ := newPageServer(t, func(o *web.Options) { o.ExposeCodes = true }, dan(""))
 	html := visible(do(t, s.Handler(), "GET", "/", "").Body.String())
 	if n := strings.Count(html, `data-action="code"`); n != 1 {
 		t.Errorf("%d Show code buttons, want 1 (only the invitation with a code)", n)
@@ -177,8 +200,7 @@ func TestPageShowsCodeButtonOnlyWhenExposed(t *testing.T) {
 }
 
 func TestPartials(t *testing.T) {
-	s, f := newTestServer(t, nil)
-	seed(f)
+	s, _ := newPageServer(t, nil)
 	rec := do(t, s.Handler(), "GET", "/partials/invitations?status=accepted", "")
 	html := visible(rec.Body.String())
 	if rec.Code != 200 || !strings.Contains(html, `id="syncline"`) || !strings.Contains(html, `<tbody id="rows">`) ||
@@ -193,7 +215,7 @@ func TestPartials(t *testing.T) {
 }
 
 func TestAssets(t *testing.T) {
-	s, _ := newTestServer(t, nil)
+	s, _ := newPageServer(t, nil)
 	for _, name := range []string{"app.js", "style.css", "icon.svg"} {
 		rec := do(t, s.Handler(), "GET", "/assets/"+name, "")
 		if rec.Code != 200 || rec.Body.Len() == 0 || rec.Header().Get("ETag") == "" {
@@ -212,8 +234,7 @@ func TestAssets(t *testing.T) {
 var absoluteURL = regexp.MustCompile(`(?i)(?:\b(?:href|src|action|formaction)\s*=\s*["']?\s*/|\b(?:fetch|EventSource|api|replaceState|open)\s*\(\s*(?:[^,()]*,\s*)*["'\x60]/|url\(\s*["']?/)`)
 
 func TestOnlyRelativeURLs(t *testing.T) {
-	s, f := newTestServer(t, func(o *web.Options) { o.ExposeCodes = true })
-	seed(f)
+	s, _ := newPageServer(t, func(o *web.Options) { o.ExposeCodes = true }, dan("Dan"))
 	pages := map[string]string{}
 	for _, target := range []string{"/", "/partials/invitations", "/partials/invitations/11-1"} {
 		pages[target] = do(t, s.Handler(), "GET", target, "").Body.String()
@@ -248,10 +269,9 @@ func TestOnlyRelativeURLs(t *testing.T) {
 }
 
 func TestPageShowsWhyAnInvitationFailed(t *testing.T) {
-	s, f := newTestServer(t, nil)
-	seed(f)
-	f.add(bridge.Invitation{SmartlockID: 22, AccountUserID: 9, Name: "Eve", Email: "eve@example.com", Status: bridge.StatusFailed,
-		Send: 1, SentAt: fakeNow.Add(-time.Hour), ExpiresAt: fakeNow.Add(47 * time.Hour), FailedAt: fakeNow, LastError: "lock offline"})
+	s, _ := newPageServer(t, nil, bridge.Invitation{SmartlockID: gardenGate.ID, AccountUserID: 9, Name: "Eve", Email: "eve@example.com",
+		LockName: gardenGate.Name, Delivery: bridge.DeliveryNuki, Status: bridge.StatusFailed, Send: 1, SentAt: fakeNow.Add(-time.Hour),
+		ConfirmedAt: fakeNow.Add(-time.Hour), ExpiresAt: fakeNow.Add(47 * time.Hour), FailedAt: fakeNow, LastError: "lock offline"})
 	html := visible(do(t, s.Handler(), "GET", "/", "").Body.String())
 	row := html[strings.Index(html, `data-id="22-9"`):]
 	row = row[:strings.Index(row, "</tr>")]
@@ -276,9 +296,11 @@ func TestPageEmptyStates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, f := newTestServer(t, nil)
+			var s *web.Server
 			if tt.seeded {
-				seed(f)
+				s, _ = newPageServer(t, nil)
+			} else {
+				s, _ = newRealServer(t, bridge.Options{}, nil)
 			}
 			html := visible(do(t, s.Handler(), "GET", tt.target, "").Body.String())
 			if !strings.Contains(html, `<tr class="empty"><td colspan="8">`+tt.want+`</td></tr>`) {
@@ -314,17 +336,77 @@ func TestRelativeTimes(t *testing.T) {
 	}
 }
 
+// syncInto brings a realBridge's link to Nuki Web into a sync status the
+// way it gets there in use.
+var syncInto = map[bridge.SyncStatus]func(t *testing.T, rb *realBridge){
+	bridge.SyncOK: func(t *testing.T, rb *realBridge) {},
+	// A Service that has just opened its store has not synced yet.
+	bridge.SyncRunning: func(t *testing.T, rb *realBridge) { rb.open() },
+	bridge.SyncAuthError: func(t *testing.T, rb *realBridge) {
+		failSync(t, rb, nukisim.Fault{Status: http.StatusUnauthorized})
+	},
+	bridge.SyncRateLimited: func(t *testing.T, rb *realBridge) {
+		failSync(t, rb, nukisim.Fault{Status: http.StatusTooManyRequests, RetryAfter: "60"})
+	},
+	bridge.SyncUnreachable: func(t *testing.T, rb *realBridge) {
+		failSync(t, rb, nukisim.Fault{Status: http.StatusServiceUnavailable})
+	},
+	// A new guest in Nuki Web, and the database cannot take them.
+	bridge.SyncStoreError: func(t *testing.T, rb *realBridge) {
+		rb.guest("Nina", "nina@example.com", frontDoor)
+		rb.db.Close()
+		if err := rb.svc.Sync(context.Background()); err == nil {
+			t.Fatal("a sync into a closed store succeeded")
+		}
+	},
+	// Every guest's key deleted in Nuki Web at once, seen by two syncs.
+	bridge.SyncHeld: func(t *testing.T, rb *realBridge) {
+		for _, name := range []string{"Ann", "Ben", "Cid", "Dan", "Eve"} {
+			rb.guest(name, strings.ToLower(name)+"@example.com", frontDoor)
+		}
+		rb.sync()
+		for _, a := range rb.sim.Auths() {
+			if err := rb.client.DeleteAuth(context.Background(), a.SmartlockID, a.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rb.sync()
+		rb.sync()
+	},
+}
+
+// failSync makes Nuki Web answer every request with the fault and syncs.
+func failSync(t *testing.T, rb *realBridge, f nukisim.Fault) {
+	t.Helper()
+	rb.sim.InjectFault(f)
+	if err := rb.svc.Sync(context.Background()); err == nil {
+		t.Fatalf("a sync succeeded although Nuki Web answered %d", f.Status)
+	}
+	rb.sim.ClearFaults()
+}
+
 // Every sync status has its own words on the page.
 func TestPageNamesEverySyncStatus(t *testing.T) {
 	seen := map[string]bridge.SyncStatus{}
 	for _, st := range bridge.SyncStatuses {
 		t.Run(string(st), func(t *testing.T) {
-			s, f := newTestServer(t, nil)
-			f.state.Status = st
+			into, ok := syncInto[st]
+			if !ok {
+				t.Fatalf("the test does not know how to bring the bridge into the sync status %s", st)
+			}
+			rb := newRealBridge(t, bridge.Options{})
+			into(t, rb)
+			if got := rb.svc.SyncState().Status; got != st {
+				t.Fatalf("the bridge is in the sync status %s, want %s", got, st)
+			}
+			s := rb.server(nil)
 			rec := do(t, s.Handler(), "GET", "/partials/invitations", "")
 			m := regexp.MustCompile(`<strong>([^<]*)</strong>`).FindStringSubmatch(rec.Body.String())
 			if rec.Code != 200 || m == nil {
 				t.Fatalf("status %d, no sync label in %.300s", rec.Code, rec.Body)
+			}
+			if !strings.Contains(rec.Body.String(), `class="syncline sync-`+string(st)+`"`) {
+				t.Errorf("the sync line is not marked %s", st)
 			}
 			if m[1] == "Not synced yet" {
 				t.Errorf("%s shows %q", st, m[1])

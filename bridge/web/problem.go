@@ -40,7 +40,7 @@ type problem struct {
 	Detail string `json:"detail"`
 	// Invitations extends the problem of a create that Nuki Web refused
 	// for some locks: what the create made, kept and retried.
-	Invitations []invitation `json:"invitations,omitempty"`
+	Invitations []Invitation `json:"invitations,omitempty"`
 
 	retryAfter time.Duration
 }

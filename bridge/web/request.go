@@ -252,6 +252,18 @@ func jsonKind(goType string) string {
 	return "a " + goType
 }
 
+// filterStatuses are the statuses a filter takes: an invitation's, then
+// those only keypad codes have.
+var filterStatuses = func() []bridge.Status {
+	out := slices.Clone(bridge.Statuses)
+	for _, st := range bridge.KeypadStatuses {
+		if !slices.Contains(out, st) {
+			out = append(out, st)
+		}
+	}
+	return out
+}()
+
 // parseFilter reads ?status= (repeatable or comma list), ?lock= and ?q=.
 func parseFilter(r *http.Request) (bridge.Filter, error) {
 	q := r.URL.Query()
@@ -263,9 +275,9 @@ func parseFilter(r *http.Request) (bridge.Filter, error) {
 				continue
 			}
 			st := bridge.Status(s)
-			if !slices.Contains(bridge.Statuses, st) {
-				names := make([]string, len(bridge.Statuses))
-				for i, x := range bridge.Statuses {
+			if !slices.Contains(filterStatuses, st) {
+				names := make([]string, len(filterStatuses))
+				for i, x := range filterStatuses {
 					names[i] = string(x)
 				}
 				return f, fmt.Errorf("%w: status %s is not one of %s", bridge.ErrInvalid, clip(s), strings.Join(names, ", "))

@@ -14,47 +14,38 @@ import (
 	"github.com/nuki-invites/nuki-invites/bridge"
 )
 
-// Reader is what the page and the API read from the Service.
-type Reader interface {
+// Service is what the web server needs of the core; bridge.Service
+// satisfies it. The page and the API read the invitations, the locks and
+// the sync state, carry out the invitation commands, and follow the
+// Service's events for the event stream.
+type Service interface {
+	// Invitations returns the invitations f selects, without their
+	// history; Invitation returns one with it, or an error matching
+	// bridge.ErrNotFound.
 	Invitations(f bridge.Filter) []bridge.Invitation
 	Invitation(id bridge.InviteID) (bridge.Invitation, error)
+	// Locks returns the account's locks, sorted by name.
 	Locks() []bridge.Lock
-}
 
-// Actions are the invitation commands the API carries out.
-type Actions interface {
 	Create(ctx context.Context, r bridge.CreateRequest) ([]bridge.Invitation, error)
+	// CheckCreate makes the checks Create makes before it asks Nuki Web,
+	// making nothing: the dry run of a bulk create.
+	CheckCreate(r bridge.CreateRequest) error
 	Resend(ctx context.Context, id bridge.InviteID, o bridge.ResendOptions) (bridge.Invitation, error)
 	Revoke(ctx context.Context, id bridge.InviteID, actor string) (bridge.Invitation, error)
-}
+	// RevealCode is the one action that hands out a secret; it is recorded
+	// in the invitation's history.
+	RevealCode(ctx context.Context, id bridge.InviteID, actor string) (bridge.Code, error)
 
-// Checker tells whether a create would go ahead, making nothing: the
-// dry run of a bulk create.
-type Checker interface {
-	// CheckCreate makes the checks Create makes before it asks Nuki Web;
-	// see bridge.Service.CheckCreate.
-	CheckCreate(r bridge.CreateRequest) error
-}
-
-// Syncer reports the link to Nuki Web and asks for a sync.
-type Syncer interface {
 	SyncState() bridge.SyncState
 	// RequestSync asks for a sync soon and never blocks.
 	RequestSync()
-	// ConfirmHeldSync carries out a held sync; ErrConflict when none is.
+	// ConfirmHeldSync carries out a held sync; bridge.ErrConflict when
+	// none is.
 	ConfirmHeldSync() error
+	// Subscribe adds a subscriber of the Service's events until the
+	// returned func is called.
 	Subscribe(sub bridge.Subscriber) (unsubscribe func())
-}
-
-// Service is everything the web server needs of bridge.Service, which
-// satisfies it. It is split into small interfaces by concern; RevealCode
-// stands alone because it is the one action that hands out a secret.
-type Service interface {
-	Reader
-	Actions
-	Checker
-	Syncer
-	RevealCode(ctx context.Context, id bridge.InviteID, actor string) (bridge.Code, error)
 }
 
 var _ Service = (*bridge.Service)(nil)

@@ -52,12 +52,21 @@ func newRealServer(t *testing.T, opts bridge.Options, tweak func(*web.Options)) 
 	return rb.server(tweak), rb
 }
 
+// fakeNow is when the tests happen: the test clock's time.
+var fakeNow = time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
+
 // newRealBridge returns a realBridge with the locks frontDoor and
 // gardenGate, synced once. The clock stands at fakeNow.
 func newRealBridge(t *testing.T, opts bridge.Options) *realBridge {
 	t.Helper()
+	return newRealBridgeAt(t, opts, fakeNow)
+}
+
+// newRealBridgeAt is newRealBridge with the clock at start.
+func newRealBridgeAt(t *testing.T, opts bridge.Options, start time.Time) *realBridge {
+	t.Helper()
 	const token, secret = bridge.Secret("sim-token"), bridge.Secret("sim-webhook-secret")
-	rb := &realBridge{t: t, clock: bridgetest.NewClock(fakeNow)}
+	rb := &realBridge{t: t, clock: bridgetest.NewClock(start)}
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "nuki-invites.db"), bolt.Options{Now: rb.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -118,13 +127,62 @@ func (c currentService) RequestSync() { c.service().RequestSync() }
 // restored. Call it before server.
 func (rb *realBridge) store(invs ...bridge.Invitation) {
 	rb.t.Helper()
-	for i := range invs {
-		invs[i].ID = bridge.MakeInviteID(invs[i].SmartlockID, invs[i].AccountUserID)
+	rb.storeBatch(bridge.Batch{Invitations: invs})
+}
+
+// storeBatch is store with codes (or anything else a batch holds). An
+// invitation without an ID gets the one of its lock and user.
+func (rb *realBridge) storeBatch(b bridge.Batch) {
+	rb.t.Helper()
+	for i := range b.Invitations {
+		if b.Invitations[i].ID == "" {
+			b.Invitations[i].ID = bridge.MakeInviteID(b.Invitations[i].SmartlockID, b.Invitations[i].AccountUserID)
+		}
 	}
-	if err := rb.db.Commit(context.Background(), bridge.Batch{Invitations: invs}); err != nil {
+	if err := rb.db.Commit(context.Background(), b); err != nil {
 		rb.t.Fatal(err)
 	}
 	rb.open()
+}
+
+// pageGuests are the invitations most of the page's tests show, as a
+// restored backup holds them: Alice pending on the front door (sent 2 h ago
+// by MQTT), Bob accepted on the garden gate and Carol expired on the front
+// door 2 h ago, after one re-send.
+func pageGuests() []bridge.Invitation {
+	return []bridge.Invitation{
+		{SmartlockID: frontDoor.ID, AccountUserID: 1, Name: "Alice", Email: "alice@example.com", LockName: frontDoor.Name,
+			Delivery: bridge.DeliveryNuki, Status: bridge.StatusPending, Send: 1, SentAt: fakeNow.Add(-2 * time.Hour),
+			ConfirmedAt: fakeNow.Add(-2 * time.Hour), ExpiresAt: fakeNow.Add(46 * time.Hour),
+			History: []bridge.HistoryEntry{{At: fakeNow.Add(-2 * time.Hour), Event: bridge.EventCreated, Actor: "mqtt"}}},
+		{SmartlockID: gardenGate.ID, AccountUserID: 2, Name: "Bob", Email: "bob@example.com", LockName: gardenGate.Name,
+			Delivery: bridge.DeliveryNuki, Status: bridge.StatusAccepted, Send: 1, SentAt: fakeNow.Add(-30 * time.Hour),
+			ConfirmedAt: fakeNow.Add(-30 * time.Hour), ExpiresAt: fakeNow.Add(18 * time.Hour),
+			AcceptedAt: fakeNow.Add(-time.Hour), AcceptedSignal: bridge.SignalLockCount},
+		{SmartlockID: frontDoor.ID, AccountUserID: 3, Name: "Carol", Email: "carol@example.com", LockName: frontDoor.Name,
+			Delivery: bridge.DeliveryNuki, Status: bridge.StatusExpired, Send: 2, ResendCount: 1, SentAt: fakeNow.Add(-50 * time.Hour),
+			ConfirmedAt: fakeNow.Add(-50 * time.Hour), ExpiresAt: fakeNow.Add(-2 * time.Hour)},
+	}
+}
+
+// newPageBridge returns a realBridge that holds what b holds (see
+// storeBatch), last synced with Nuki Web 3 minutes before fakeNow, where
+// its clock stands.
+func newPageBridge(t *testing.T, opts bridge.Options, b bridge.Batch) *realBridge {
+	t.Helper()
+	rb := newRealBridgeAt(t, opts, fakeNow.Add(-3*time.Minute))
+	rb.storeBatch(b)
+	rb.sync()
+	rb.clock.Advance(3 * time.Minute)
+	return rb
+}
+
+// newPageServer returns a server over a newPageBridge holding pageGuests
+// and invs.
+func newPageServer(t *testing.T, tweak func(*web.Options), invs ...bridge.Invitation) (*web.Server, *realBridge) {
+	t.Helper()
+	rb := newPageBridge(t, bridge.Options{}, bridge.Batch{Invitations: append(pageGuests(), invs...)})
+	return rb.server(tweak), rb
 }
 
 // server returns a server over the Service. Every answer is checked against
