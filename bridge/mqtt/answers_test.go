@@ -16,10 +16,7 @@ import (
 func TestEveryCommandIsAnswered(t *testing.T) {
 	const n = 2000
 	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
-	gate := make(chan struct{})
-	h.svc.mu.Lock()
-	h.svc.gate = gate
-	h.svc.mu.Unlock()
+	release := h.svc.hold()
 	results := mqtttest.ConnectBulk(t, h.url, h.topic("result"))
 	w := h.watch(h.topic("availability"))
 	h.start()
@@ -35,7 +32,7 @@ func TestEveryCommandIsAnswered(t *testing.T) {
 			w.Publish(h.topic("invite/101-201/resend"), []byte(fmt.Sprintf(`{"request_id":"f%d"}`, i)), false)
 		}
 	}
-	close(gate)
+	release()
 	results.WaitCount(time.Minute, n)
 
 	seen := make(map[string]int)

@@ -22,8 +22,8 @@ import (
 const Actor = "mqtt"
 
 // Service is what the Bridge needs of *bridge.Service: it reads the
-// invitations, the locks and the sync state, and carries out the commands
-// it takes. The commands' errors wrap bridge.ErrNotFound, ErrInvalid,
+// invitations, the locks, the sync state and the keypad codes made
+// elsewhere, and carries out the commands it takes. The commands' errors wrap bridge.ErrNotFound, ErrInvalid,
 // ErrConflict, ErrDisabled or a *bridge.NukiError.
 type Service interface {
 	Invitations(f bridge.Filter) []bridge.Invitation
@@ -35,6 +35,8 @@ type Service interface {
 	Resend(ctx context.Context, id bridge.InviteID, o bridge.ResendOptions) (bridge.Invitation, error)
 	Revoke(ctx context.Context, id bridge.InviteID, actor string) (bridge.Invitation, error)
 	RevealCode(ctx context.Context, id bridge.InviteID, actor string) (bridge.Code, error)
+	UnmanagedKeypadCodes() []bridge.Auth
+	AdoptKeypadCode(ctx context.Context, smartlockID int64, authID string, actor string) (bridge.Invitation, error)
 }
 
 // DiscoveryStore remembers which discovery topics were published, with a
@@ -132,6 +134,7 @@ type Bridge struct {
 	states    map[string]string // state topic → payload hash as on the broker ("" unknown)
 	configs   map[bridge.InviteID]configKey
 	ready     bool // the start-up scan is done
+	synced    bool // a sync has finished: the Service knows the keypad codes made elsewhere
 }
 
 // New returns a Bridge. svc and store are required; the zero Options fields

@@ -117,6 +117,8 @@ func (b *Bridge) execute(ctx context.Context, c command) result {
 		return r
 	case "create":
 		return b.create(ctx, r, c.payload)
+	case "adopt":
+		return b.adopt(ctx, r, c.payload)
 	case "":
 		return fail(r, routeErr)
 	}
@@ -167,6 +169,8 @@ func (b *Bridge) route(topic string) (r result, action string, err error) {
 		return result{Command: "sync"}, "sync", nil
 	case "invite/create":
 		return result{Command: "create"}, "create", nil
+	case "keypad/adopt":
+		return result{Command: "keypad/adopt"}, "adopt", nil
 	}
 	id, action, ok := strings.Cut(strings.TrimPrefix(rel, "invite/"), "/")
 	if !strings.HasPrefix(rel, "invite/") || !ok || action == "" {
@@ -279,5 +283,54 @@ func (b *Bridge) create(ctx context.Context, r result, payload []byte) result {
 		return fail(r, err)
 	}
 	r.OK = true
+	return r
+}
+
+// adoptRequest is the payload of keypad/adopt: which keypad code made
+// elsewhere, as <base>/keypad/unmanaged lists it, to take on.
+type adoptRequest struct {
+	RequestID   string `json:"request_id"`
+	SmartlockID int64  `json:"smartlock_id"`
+	AuthID      string `json:"auth_id"`
+}
+
+// adopt reads a keypad/adopt request strictly and asks the Service to take
+// the code on; the answer names the new keypad code's id. r is the answer
+// route filled in.
+func (b *Bridge) adopt(ctx context.Context, r result, payload []byte) result {
+	if trimmed := bytes.TrimSpace(payload); len(trimmed) == 0 || trimmed[0] != '{' {
+		return fail(r, fmt.Errorf("%w: keypad/adopt needs a JSON object with smartlock_id and auth_id", bridge.ErrInvalid))
+	}
+	r.RequestID = requestIDOf(payload)
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	var req adoptRequest
+	err := dec.Decode(&req)
+	if err == nil {
+		if _, end := dec.Token(); end != io.EOF {
+			err = errors.New("only one JSON object is allowed")
+		}
+	}
+	if err != nil {
+		return fail(r, fmt.Errorf("%w: the payload must be a JSON object with smartlock_id, auth_id and request_id: %s",
+			bridge.ErrInvalid, bridge.JSONProblem(err)))
+	}
+	if err := checkRequestID(req.RequestID); err != nil {
+		return fail(r, err)
+	}
+	r.RequestID = req.RequestID
+	switch {
+	case req.SmartlockID <= 0:
+		return fail(r, fmt.Errorf("%w: smartlock_id is required: the lock id <base>/keypad/unmanaged lists with the code", bridge.ErrInvalid))
+	case req.AuthID == "":
+		return fail(r, fmt.Errorf("%w: auth_id is required: the id <base>/keypad/unmanaged lists with the code", bridge.ErrInvalid))
+	case len(req.AuthID) > maxAuthID:
+		return fail(r, fmt.Errorf("%w: auth_id %s has %d characters; at most %d are allowed", bridge.ErrInvalid, quote(req.AuthID), len(req.AuthID), maxAuthID))
+	}
+	inv, err := b.svc.AdoptKeypadCode(ctx, req.SmartlockID, req.AuthID, Actor)
+	if err != nil {
+		return fail(r, err)
+	}
+	r.InviteID, r.OK = inv.ID, true
 	return r
 }

@@ -14,19 +14,17 @@ import (
 
 func TestCommands(t *testing.T) {
 	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
-	h.svc.codes["101-201"] = "482913675"
 	w := h.watch(h.topic("result"), h.topic("availability"), h.topic("invite/+/code"))
 	h.start()
 	w.WaitPayload(wait, h.topic("availability"), "online")
 
 	tests := []struct {
-		name        string
-		topic       string // below the base topic
-		payload     string
-		exposeCodes bool
-		want        map[string]any // fields of the result
-		wantError   string         // part of the error; "" when ok
-		wantCall    string         // the service call made; "" for none
+		name      string
+		topic     string // below the base topic
+		payload   string
+		want      map[string]any // fields of the result
+		wantError string         // part of the error; "" when ok
+		wantCall  string         // the service call made; "" for none
 	}{
 		{name: "sync without payload", topic: "sync",
 			want: map[string]any{"command": "sync", "ok": true, "request_id": "", "invite_id": ""}, wantCall: "sync"},
@@ -41,12 +39,15 @@ func TestCommands(t *testing.T) {
 		{name: "resend", topic: "invite/101-201/resend", payload: `{"request_id":"r2"}`,
 			want:     map[string]any{"command": "resend", "ok": true, "request_id": "r2", "invite_id": "101-201", "error": ""},
 			wantCall: "resend 101-201  mqtt"},
-		{name: "resend with custom delivery", topic: "invite/101-201/resend", payload: `{"delivery":"custom"}`,
-			want: map[string]any{"ok": true}, wantCall: "resend 101-201 custom mqtt"},
+		{name: "a second re-send within the cooldown", topic: "invite/101-201/resend", payload: `{"request_id":"r2b"}`,
+			want: map[string]any{"ok": false, "request_id": "r2b"}, wantError: "RESEND_COOLDOWN", wantCall: "resend 101-201  mqtt"},
+		{name: "resend with custom delivery", topic: "invite/102-204/resend", payload: `{"delivery":"custom"}`,
+			want: map[string]any{"ok": false, "invite_id": "102-204"}, wantError: "custom delivery needs the Nuki Advanced API",
+			wantCall: "resend 102-204 custom mqtt"},
 		{name: "resend with an unknown delivery", topic: "invite/101-201/resend", payload: `{"request_id":"r3","delivery":"pigeon"}`,
 			want: map[string]any{"ok": false, "request_id": "r3"}, wantError: `delivery must be "nuki" or "custom"`},
-		{name: "resend with force", topic: "invite/101-201/resend", payload: `{"request_id":"f1","force":true}`,
-			want: map[string]any{"ok": true, "request_id": "f1"}, wantCall: "resend 101-201  mqtt force"},
+		{name: "resend with force", topic: "invite/101-205/resend", payload: `{"request_id":"f1","force":true}`,
+			want: map[string]any{"ok": true, "request_id": "f1"}, wantCall: "resend 101-205  mqtt force"},
 		{name: "resend of an accepted invitation", topic: "invite/101-202/resend", payload: `{"request_id":"f2"}`,
 			want: map[string]any{"ok": false, "request_id": "f2", "invite_id": "101-202"}, wantError: "accepted",
 			wantCall: "resend 101-202  mqtt"},
@@ -72,15 +73,13 @@ func TestCommands(t *testing.T) {
 			want: map[string]any{"command": "code/set", "ok": false, "request_id": "r4"}, wantError: "unknown command"},
 		{name: "code refused without EXPOSE_CODES", topic: "invite/101-201/code/get",
 			want: map[string]any{"command": "code/get", "ok": false}, wantError: "EXPOSE_CODES", wantCall: "code 101-201 mqtt"},
-		{name: "code", topic: "invite/101-201/code/get", payload: `{"request_id":"r5"}`, exposeCodes: true,
-			want: map[string]any{"command": "code/get", "ok": true, "request_id": "r5", "invite_id": "101-201"}, wantCall: "code 101-201 mqtt"},
 		{name: "revoke", topic: "invite/101-202/revoke",
 			want: map[string]any{"command": "revoke", "ok": true, "invite_id": "101-202"}, wantCall: "revoke 101-202 mqtt"},
 		{name: "create", topic: "invite/create",
 			payload: `{"request_id":"c1","email":"new@example.com","name":"New","smartlock_ids":[101,102],` +
 				`"allowed_from":"2026-03-02T08:00:00+01:00","allowed_weekdays":["mon","Friday"],` +
 				`"allowed_from_time":"08:30","allowed_until_time":"18:00"}`,
-			want:     map[string]any{"command": "create", "ok": true, "request_id": "c1", "invite_ids": []any{"101-901", "102-901"}},
+			want:     map[string]any{"command": "create", "ok": true, "request_id": "c1"},
 			wantCall: "create new@example.com"},
 		{name: "create with a weekday bitmask", topic: "invite/create",
 			payload: `{"email":"mask@example.com","name":"Mask","smartlock_ids":[101],"allowed_weekdays":65}`,
@@ -109,13 +108,12 @@ func TestCommands(t *testing.T) {
 	long := func(s string, n int) string { return strings.Repeat(s, n) }
 	ids := func(n int) string { return strings.TrimSuffix(long("7,", n), ",") }
 	tests = append(tests, []struct {
-		name        string
-		topic       string
-		payload     string
-		exposeCodes bool
-		want        map[string]any
-		wantError   string
-		wantCall    string
+		name      string
+		topic     string
+		payload   string
+		want      map[string]any
+		wantError string
+		wantCall  string
 	}{
 		{name: "sync with a long request id", topic: "sync", payload: `{"request_id":"` + long("x", 1000) + `"}`,
 			want: map[string]any{"command": "sync", "ok": false, "request_id": ""}, wantError: `request_id "` + long("x", 40) + `"… has 1000 characters; at most 128`},
@@ -163,15 +161,14 @@ func TestCommands(t *testing.T) {
 		{name: "a long unknown sub-command", topic: "invite/101-201/" + long("c", 1000) + "/x",
 			want: map[string]any{"command": long("c", 40) + "…", "ok": false, "invite_id": "101-201"}, wantError: `unknown command "` + long("c", 40) + `"…`},
 	}...)
+	var results []mqtttest.Message
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h.svc.mu.Lock()
-			h.svc.exposeCodes = tc.exposeCodes
-			h.svc.mu.Unlock()
 			calls := len(h.svc.Calls())
 			w.Reset()
 			w.Publish(h.topic(tc.topic), []byte(tc.payload), false)
 			msg := w.WaitFor(wait, "a result", func(m mqtttest.Message) bool { return m.Topic == h.topic("result") })
+			results = append(results, msg)
 			if msg.Retained {
 				t.Errorf("the result is retained")
 			}
@@ -211,41 +208,65 @@ func TestCommands(t *testing.T) {
 		}
 	})
 
-	t.Run("the code travels once, not retained", func(t *testing.T) {
-		codes := w.On(h.topic("invite/101-201/code"))
-		if len(codes) != 0 {
-			t.Fatalf("code messages after Reset: %v", codes)
+	t.Run("create makes what was asked", func(t *testing.T) {
+		invs := h.svc.Invitations(bridge.Filter{Text: "new@example.com"})
+		if len(invs) != 2 {
+			t.Fatalf("%d invitations for new@example.com, want one per lock", len(invs))
 		}
-		h.svc.mu.Lock()
-		h.svc.exposeCodes = true
-		h.svc.mu.Unlock()
-		w.Publish(h.topic("invite/101-201/code/get"), nil, false)
-		msg := w.WaitFor(wait, "the code", live(h.topic("invite/101-201/code")))
-		c := decode(t, msg.Payload)
-		if c["invite_id"] != "101-201" || c["code"] != "482913675" || c["expires_at"] == nil {
-			t.Errorf("code message = %s", msg.Payload)
-		}
-		if r := mqtttest.Retained(t, h.url, h.topic("invite/+/code")); len(r) != 0 {
-			t.Errorf("a code is retained: %v", r)
-		}
-	})
-
-	t.Run("create passes the access window", func(t *testing.T) {
-		h.svc.mu.Lock()
-		defer h.svc.mu.Unlock()
-		if len(h.svc.creates) < 2 {
-			t.Fatalf("%d creates reached the service", len(h.svc.creates))
-		}
-		first, second := h.svc.creates[0], h.svc.creates[1]
 		want := bridge.Access{From: time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC), WeekDays: 64 | 4, FromTime: 510, UntilTime: 1080}
-		if !first.Access.Equal(want) || first.Actor != "mqtt" || first.RequestID != "c1" || first.Name != "New" ||
-			!slices.Equal(first.SmartlockIDs, []int64{101, 102}) {
-			t.Errorf("create request = %+v, want access %+v by mqtt", first, want)
+		var ids []any
+		for _, inv := range invs {
+			ids = append(ids, string(inv.ID))
+			full := h.invitation(inv.ID)
+			if !inv.Access.Equal(want) || inv.Name != "New" || full.History[0].Actor != "mqtt" {
+				t.Errorf("%s: access %+v, name %q, made by %q; want access %+v, New, by mqtt", inv.ID, inv.Access, inv.Name, full.History[0].Actor, want)
+			}
 		}
-		if second.Access.WeekDays != 65 {
-			t.Errorf("weekdays from a bitmask = %d, want 65", second.Access.WeekDays)
+		slices.SortFunc(ids, func(a, b any) int { return strings.Compare(a.(string), b.(string)) })
+		var answered []any
+		for _, m := range results {
+			if r := decode(t, m.Payload); r["request_id"] == "c1" {
+				answered, _ = r["invite_ids"].([]any)
+			}
+		}
+		if !jsonEqual(answered, ids) {
+			t.Errorf("the create answered invite_ids %v, want the invitations made, %v", answered, ids)
+		}
+		if mask := h.svc.Invitations(bridge.Filter{Text: "mask@example.com"}); len(mask) != 1 || mask[0].Access.WeekDays != 65 {
+			t.Errorf("the create with a weekday bitmask made %+v, want one invitation on weekdays 65", mask)
 		}
 	})
+}
+
+// TestCodeCommand asks for Alice's invite code with codes exposed: it
+// travels once, on the code topic, not retained.
+func TestCodeCommand(t *testing.T) {
+	h := newHarnessWith(t, mqtttest.Broker(t), bridge.Options{ExposeCodes: true}, fixture(t0)...)
+	w := h.watch(h.topic("result"), h.topic("availability"), h.topic("invite/+/code"))
+	h.start()
+	w.WaitPayload(wait, h.topic("availability"), "online")
+
+	w.Publish(h.topic("invite/101-201/code/get"), []byte(`{"request_id":"r5"}`), false)
+	res := decode(t, w.WaitFor(wait, "a result", live(h.topic("result"))).Payload)
+	for k, v := range map[string]any{"command": "code/get", "ok": true, "request_id": "r5", "invite_id": "101-201", "error": ""} {
+		if res[k] != v {
+			t.Errorf("result %s = %v, want %v", k, res[k], v)
+		}
+	}
+	codes := w.On(h.topic("invite/101-201/code"))
+	if len(codes) != 1 {
+		t.Fatalf("%d code messages, want one: %v", len(codes), codes)
+	}
+	c := decode(t, codes[0].Payload)
+	if c["invite_id"] != "101-201" || c["code"] != "482913675" || c["expires_at"] != "2026-03-03T10:00:00Z" {
+		t.Errorf("code message = %s", codes[0].Payload)
+	}
+	if r := mqtttest.Retained(t, h.url, h.topic("invite/+/code")); len(r) != 0 {
+		t.Errorf("a code is retained: %v", r)
+	}
+	if calls := h.svc.Calls(); !slices.Equal(calls, []string{"code 101-201 mqtt"}) {
+		t.Errorf("service calls %q", calls)
+	}
 }
 
 func jsonEqual(a, b any) bool {

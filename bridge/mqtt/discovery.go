@@ -124,9 +124,10 @@ func (b *Bridge) bridgeConfig() (topic string, payload []byte) {
 }
 
 // lockConfig describes the device of one lock of the account, under the
-// bridge device. Its one entity counts the lock's open invitations; without
-// an entity Home Assistant would not show the device. The unique id comes
-// from the lock id only; the name only shapes the suggested entity id.
+// bridge device. Its entities count the lock's open app invitations and, on
+// a lock with a keypad paired, its active keypad codes (lockState); without
+// an entity Home Assistant would not show the device. Unique ids come from
+// the lock id only; the name only shapes the suggested entity ids.
 func (b *Bridge) lockConfig(lock bridge.Lock) (topic string, payload []byte) {
 	t := b.topics
 	id := t.lockDevice(lock.ID)
@@ -144,6 +145,13 @@ func (b *Bridge) lockConfig(lock bridge.Lock) (topic string, payload []byte) {
 			"unique_id": id + "_open_invitations", "default_entity_id": "sensor." + t.slug + "_" + name + "_open_invitations",
 			"state_topic": t.lockState(lock.ID), "value_template": valueOf("open_invitations"), "state_class": "measurement",
 		},
+	}
+	if lock.Keypad {
+		cmps["active_keypad_codes"] = component{
+			"p": "sensor", "name": "Active keypad codes", "icon": "mdi:dialpad",
+			"unique_id": id + "_active_keypad_codes", "default_entity_id": "sensor." + t.slug + "_" + name + "_active_keypad_codes",
+			"state_topic": t.lockState(lock.ID), "value_template": valueOf("active_keypad_codes"), "state_class": "measurement",
+		}
 	}
 	dev := device{
 		IDs: []string{id}, Name: title, Manufacturer: "Nuki", Model: lockModel(lock.Type),
@@ -170,69 +178,132 @@ func lockModel(lockType int) string {
 	return ""
 }
 
-// inviteConfig describes the device of one invitation, under via: the
-// device of its lock, or the bridge's when the account no longer lists the
-// lock. Its unique ids come from the invitation id only, so they never
-// change; names only shape the suggested entity ids.
-func (b *Bridge) inviteConfig(inv bridge.Invitation, via string) (topic string, payload []byte) {
-	if inv.Keypad() {
-		return b.keypadConfig(inv, via)
+// accessKind is what tells the device of one kind of access apart from
+// the other's: an app invitation's from a keypad code's. Everything else
+// (ids, topics, the device and its status sensor) is built the same way by
+// inviteConfig.
+type accessKind struct {
+	entityPrefix string          // of the suggested entity ids, "nuki_invite_"
+	devicePrefix string          // of the device's name, "Nuki invite: "
+	model        string          // the device's model
+	statusIcon   string          // the Status sensor's icon
+	statuses     []bridge.Status // the Status sensor's options
+	entities     []accessEntity  // the entities besides Status
+}
+
+// accessEntity is one entity of an access's device: a timestamp or number
+// sensor reading value from the access's state, or a button sending command
+// to the access's command topic.
+type accessEntity struct {
+	key, name, icon string
+	value           string // sensor: the state key it shows
+	deviceClass     string // sensor: "timestamp", or "" for a number
+	diagnostic      bool   // sensor: entity_category diagnostic
+	command         string // button: the command it sends ("resend")
+	// hidden buttons are not enabled by default: a user enables one on
+	// purpose.
+	hidden bool
+	// available says in which statuses a button makes sense (the core's
+	// rules); elsewhere it is unavailable.
+	available func(bridge.Status) bool
+}
+
+// lastUsed is the entity both kinds share: the latest entry in the lock's
+// activity log.
+var lastUsed = accessEntity{key: "last_used", name: "Last used", icon: "mdi:lock-open-variant-outline",
+	value: "last_used", deviceClass: "timestamp"}
+
+// The two kinds of access. An invitation shows when it was sent, when it
+// expires and how often it was re-sent, and can be re-sent; a keypad code
+// shows its window and has no re-send (it is revoked and made anew).
+var (
+	appInvitation = accessKind{
+		entityPrefix: "nuki_invite_", devicePrefix: "Nuki invite: ", model: "App invitation",
+		statusIcon: "mdi:email-check-outline", statuses: bridge.Statuses,
+		entities: []accessEntity{
+			{key: "expires", name: "Expires", value: "expires_at", deviceClass: "timestamp"},
+			{key: "sent", name: "Sent", value: "sent_at", deviceClass: "timestamp"},
+			lastUsed,
+			{key: "resends", name: "Re-sends", icon: "mdi:email-sync-outline", value: "resend_count", diagnostic: true},
+			{key: "resend", name: "Re-send", icon: "mdi:email-sync", command: "resend",
+				available: func(s bridge.Status) bool { return s.Resendable() && s != bridge.StatusSending }},
+			{key: "revoke", name: "Revoke", icon: "mdi:account-cancel", command: "revoke", hidden: true,
+				available: func(s bridge.Status) bool { return s != bridge.StatusRevoked }},
+		},
 	}
+	keypadCode = accessKind{
+		entityPrefix: "nuki_keypad_", devicePrefix: "Nuki keypad code: ", model: "Keypad code",
+		statusIcon: "mdi:dialpad", statuses: bridge.KeypadStatuses,
+		entities: []accessEntity{
+			{key: "window_start", name: "Window start", icon: "mdi:calendar-start", value: "window_start", deviceClass: "timestamp"},
+			{key: "window_end", name: "Window end", icon: "mdi:calendar-end", value: "window_end", deviceClass: "timestamp"},
+			lastUsed,
+			{key: "revoke", name: "Revoke", icon: "mdi:account-cancel", command: "revoke", hidden: true,
+				available: func(s bridge.Status) bool { return s != bridge.StatusRevoked && s != bridge.StatusEnded }},
+		},
+	}
+)
+
+// kindOf returns the kind of access inv is.
+func kindOf(inv bridge.Invitation) accessKind {
+	if inv.Keypad() {
+		return keypadCode
+	}
+	return appInvitation
+}
+
+// inviteConfig describes the device of one access, an invitation or a
+// keypad code (kindOf says which entities it has), under via: the device of
+// its lock, or the bridge's when the account no longer lists the lock. Both
+// kinds use the same topics; the id tells them apart. Unique ids come from
+// the access's id only, so they never change; names only shape the
+// suggested entity ids.
+func (b *Bridge) inviteConfig(inv bridge.Invitation, via string) (topic string, payload []byte) {
+	k := kindOf(inv)
 	t := b.topics
 	id := t.inviteDevice(inv.ID)
 	state := t.inviteState(inv.ID)
-	entity := "nuki_invite_" + slugify(inv.Name+" "+inv.LockName)
-	if entity == "nuki_invite_" {
+	entity := k.entityPrefix + slugify(inv.Name+" "+inv.LockName)
+	if entity == k.entityPrefix {
 		entity += slugify(string(inv.ID))
 	}
 	uid := t.slug + "_" + slugify(string(inv.ID)) + "_"
 	cmps := map[string]component{
 		"status": {
-			"p": "sensor", "name": "Status", "icon": "mdi:email-check-outline",
+			"p": "sensor", "name": "Status", "icon": k.statusIcon,
 			"unique_id": uid + "status", "default_entity_id": "sensor." + entity + "_status",
 			"state_topic": state, "value_template": valueOf("status"),
-			"device_class": "enum", "options": bridge.Statuses,
+			"device_class": "enum", "options": k.statuses,
 			"json_attributes_topic": state,
 		},
-		"expires": {
-			"p": "sensor", "name": "Expires",
-			"unique_id": uid + "expires", "default_entity_id": "sensor." + entity + "_expires",
-			"state_topic": state, "value_template": valueOf("expires_at"), "device_class": "timestamp",
-		},
-		"sent": {
-			"p": "sensor", "name": "Sent",
-			"unique_id": uid + "sent", "default_entity_id": "sensor." + entity + "_sent",
-			"state_topic": state, "value_template": valueOf("sent_at"), "device_class": "timestamp",
-		},
-		"last_used": {
-			"p": "sensor", "name": "Last used", "icon": "mdi:lock-open-variant-outline",
-			"unique_id": uid + "last_used", "default_entity_id": "sensor." + entity + "_last_used",
-			"state_topic": state, "value_template": valueOf("last_used"), "device_class": "timestamp",
-		},
-		"resends": {
-			"p": "sensor", "name": "Re-sends", "icon": "mdi:email-sync-outline",
-			"unique_id": uid + "resends", "default_entity_id": "sensor." + entity + "_resends",
-			"state_topic": state, "value_template": valueOf("resend_count"), "entity_category": "diagnostic",
-		},
-		"resend": {
-			"p": "button", "name": "Re-send", "icon": "mdi:email-sync",
-			"unique_id": uid + "resend", "default_entity_id": "button." + entity + "_resend",
-			"command_topic": t.inviteCommand(inv.ID, "resend"), "payload_press": "{}",
-			"availability":      b.availableIn(state, bridge.Statuses, func(s bridge.Status) bool { return s.Resendable() && s != bridge.StatusSending }),
-			"availability_mode": "all",
-		},
-		"revoke": {
-			"p": "button", "name": "Revoke", "icon": "mdi:account-cancel",
-			"unique_id": uid + "revoke", "default_entity_id": "button." + entity + "_revoke",
-			"command_topic": t.inviteCommand(inv.ID, "revoke"), "payload_press": "{}",
-			"enabled_by_default": false,
-			"availability":       b.availableIn(state, bridge.Statuses, func(s bridge.Status) bool { return s != bridge.StatusRevoked }),
-			"availability_mode":  "all",
-		},
+	}
+	for _, e := range k.entities {
+		c := component{"name": e.name, "unique_id": uid + e.key}
+		if e.icon != "" {
+			c["icon"] = e.icon
+		}
+		if e.command == "" {
+			c["p"], c["default_entity_id"] = "sensor", "sensor."+entity+"_"+e.key
+			c["state_topic"], c["value_template"] = state, valueOf(e.value)
+			if e.deviceClass != "" {
+				c["device_class"] = e.deviceClass
+			}
+			if e.diagnostic {
+				c["entity_category"] = "diagnostic"
+			}
+		} else {
+			c["p"], c["default_entity_id"] = "button", "button."+entity+"_"+e.key
+			c["command_topic"], c["payload_press"] = t.inviteCommand(inv.ID, e.command), "{}"
+			c["availability"], c["availability_mode"] = b.availableIn(state, k.statuses, e.available), "all"
+			if e.hidden {
+				c["enabled_by_default"] = false
+			}
+		}
+		cmps[e.key] = c
 	}
 	dev := device{
-		IDs: []string{id}, Name: "Nuki invite: " + inv.Name + " · " + inv.LockName,
-		Manufacturer: "nuki-invites", Model: "App invitation", Software: b.opts.Version,
+		IDs: []string{id}, Name: k.devicePrefix + inv.Name + " · " + inv.LockName,
+		Manufacturer: "nuki-invites", Model: k.model, Software: b.opts.Version,
 		ViaDevice: via,
 	}
 	return t.discovery(id), b.config(dev, cmps)

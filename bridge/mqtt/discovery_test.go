@@ -1,17 +1,23 @@
 package mqtt_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
 	"github.com/nuki-invites/nuki-invites/bridge/mqtt"
 	"github.com/nuki-invites/nuki-invites/bridge/mqtt/mqtttest"
+	"github.com/nuki-invites/nuki-invites/bridge/nukisim"
 )
 
 func TestDiscoveryAndStates(t *testing.T) {
@@ -75,7 +81,7 @@ func TestDiscoveryAndStates(t *testing.T) {
 			device, name, model, via string
 			open                     float64 // the lock's open invitations
 		}{
-			{device: "lock_101", name: "Front door", model: "Smart Lock 3.0/4th generation", via: "bridge", open: 2}, // Alice, Zoë
+			{device: "lock_101", name: "Front door", model: "Smart Lock 3.0/4th generation", via: "bridge", open: 2}, // Alice, Zoë; a keypad, no code
 			{device: "lock_102", name: "Back door", model: "Smart Lock 1.0/2.0", via: "bridge", open: 2},             // Dave, Finn
 			{device: "lock_103", name: "Garage", model: "", via: "bridge", open: 0},
 			{device: "invite_101_201", name: "Nuki invite: Alice · Front door", model: "App invitation", via: "lock_101"},
@@ -268,45 +274,106 @@ func TestStateChangePublishedOnlyWhenChanged(t *testing.T) {
 	w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
 	w.Reset()
 
-	alice := h.svc.get("101-201")
-	alice.Status, alice.AcceptedAt, alice.AcceptedSignal = bridge.StatusAccepted, t0, bridge.SignalLastActive
-	accepted := bridge.Event{Type: bridge.EventAccepted, At: t0, Invitation: alice}
-	h.svc.mu.Lock()
-	h.svc.invs[alice.ID] = alice
-	h.svc.mu.Unlock()
-
-	h.svc.sub.InvitationEvents([]bridge.Event{accepted})
-	got := w.WaitFor(wait, "Alice's new state", live(aliceTopic))
-	if st := decode(t, got.Payload); st["status"] != "accepted" || st["accepted_signal"] != "last_active" || st["accepted_at"] != "2026-03-01T12:00:00Z" {
-		t.Errorf("state = %s", got.Payload)
+	// Alice opens the front door: the lock syncs at once, and the next
+	// sync finds she has accepted.
+	if _, err := h.sim.Use(101, 201, bridge.ActionUnlock); err != nil {
+		t.Fatal(err)
 	}
-	ev := w.WaitFor(wait, "the accepted event", live(h.topic("event")))
-	if e := decode(t, ev.Payload); e["event_type"] != "accepted" || e["invite_id"] != "101-201" || e["name"] != "Alice" ||
-		e["lock"] != "Front door" || e["at"] != "2026-03-01T12:00:00Z" {
-		t.Errorf("event = %s", ev.Payload)
+	h.sync()
+	w.WaitFor(wait, "the bridge state after the sync", live(h.topic("bridge/state")))
+	alice := w.On(aliceTopic)
+	if len(alice) != 1 {
+		t.Fatalf("Alice's state was published %d times, want once: %v", len(alice), alice)
 	}
-
-	// The same state again publishes nothing; a change to Dave afterwards
-	// shows the loop went past it.
-	h.svc.sub.InvitationEvents([]bridge.Event{{Type: bridge.EventChanged, At: t0, Invitation: alice}})
-	dave := h.svc.get("102-204")
-	dave.LastError = "marker"
-	h.svc.sub.InvitationEvents([]bridge.Event{{Type: bridge.EventChanged, At: t0, Invitation: dave}})
-	w.WaitFor(wait, "Dave's new state", live(daveTopic))
-	if n := len(w.On(aliceTopic)); n != 1 {
-		t.Errorf("Alice's state was published %d times, want once", n)
+	if st := decode(t, alice[0].Payload); st["status"] != "accepted" || st["accepted_signal"] != "lock_count" || st["accepted_at"] != "2026-03-01T12:00:00Z" {
+		t.Errorf("state = %s", alice[0].Payload)
 	}
-	if n := len(w.On(h.topic("event"))); n != 1 {
-		t.Errorf("%d events published, want 1 (changed is not a public event)", n)
+	var types []string
+	for _, ev := range w.On(h.topic("event")) {
+		e := decode(t, ev.Payload)
+		types = append(types, fmt.Sprint(e["event_type"]))
+		if e["invite_id"] != "101-201" || e["name"] != "Alice" || e["lock"] != "Front door" || e["at"] != "2026-03-01T12:01:00Z" {
+			t.Errorf("event = %s", ev.Payload)
+		}
+	}
+	if !slices.Equal(types, []string{"accepted", "used"}) {
+		t.Errorf("events %q, want accepted and used", types)
 	}
 	// Alice's acceptance leaves Zoë open on the front door; the back door
 	// keeps its count, so its state is not sent again.
-	if front := w.On(h.topic("lock/101/state")); len(front) != 1 || string(front[0].Payload) != `{"open_invitations":1}` {
+	if front := w.On(h.topic("lock/101/state")); len(front) != 1 || string(front[0].Payload) != `{"open_invitations":1,"active_keypad_codes":0}` {
 		t.Errorf("front door states %v, want one with 1 open invitation", front)
 	}
 	if back := w.On(h.topic("lock/102/state")); len(back) != 0 {
 		t.Errorf("back door states %v, want none (its count did not change)", back)
 	}
+
+	// Alice's language changes in Nuki Web: the Service tells the bridge
+	// Alice changed, but nothing her state shows did, so it is not
+	// published again. Dave, renamed in Nuki Web meanwhile, is.
+	w.Reset()
+	told := &eventLog{}
+	defer h.svc.Subscribe(told)()
+	updateUser(t, h, 201, map[string]string{"language": "de"})
+	updateUser(t, h, 204, map[string]string{"name": "Dave Brown"})
+	h.sync()
+	w.WaitFor(wait, "the bridge state after the second sync", live(h.topic("bridge/state")))
+	if got := w.On(daveTopic); len(got) != 1 || decode(t, got[0].Payload)["name"] != "Dave Brown" {
+		t.Errorf("Dave's states %v, want one naming Dave Brown", got)
+	}
+	if !slices.Contains(told.about(), "changed 101-201") {
+		t.Fatalf("the Service told %q, not that Alice changed, so this test proves nothing", told.about())
+	}
+	if n := len(w.On(aliceTopic)); n != 0 {
+		t.Errorf("Alice's unchanged state was published %d times, want never", n)
+	}
+	if n := len(w.On(h.topic("event"))); n != 0 {
+		t.Errorf("%d events published, want none (changed is not a public event)", n)
+	}
+}
+
+// updateUser changes an account user as Nuki Web's own pages would:
+// POST /account/user/{id} on the simulator with the fields given.
+func updateUser(t *testing.T, h *harness, id int64, fields map[string]string) {
+	t.Helper()
+	body, _ := json.Marshal(fields)
+	req, err := http.NewRequest(http.MethodPost, h.simURL+"/account/user/"+strconv.FormatInt(id, 10), bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+simToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("updating user %d: %s", id, resp.Status)
+	}
+}
+
+// eventLog is a second subscriber of the Service: it notes what the
+// Service told, as "<event type> <invitation id>".
+type eventLog struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (l *eventLog) InvitationEvents(events []bridge.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ev := range events {
+		l.events = append(l.events, string(ev.Type)+" "+string(ev.Invitation.ID))
+	}
+}
+
+func (l *eventLog) SyncStateChanged(bridge.SyncState) {}
+
+func (l *eventLog) about() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.events)
 }
 
 func TestRetentionClearsDiscoveryAndState(t *testing.T) {
@@ -321,21 +388,14 @@ func TestRetentionClearsDiscoveryAndState(t *testing.T) {
 	}
 	w.Reset()
 
-	h.clock.Advance(167*time.Hour - time.Minute)
-	h.svc.mu.Lock()
-	h.svc.state.LastError = "first" // a changed bridge state marks the end of the batch
-	h.svc.mu.Unlock()
-	h.svc.sub.SyncStateChanged(h.svc.SyncState())
+	h.clock.Advance(167*time.Hour - 2*time.Minute)
+	h.sync() // Bob accepted 167h59m ago
 	w.WaitFor(wait, "a bridge state", live(h.topic("bridge/state")))
 	if n := len(w.Messages()); n != 1 {
 		t.Errorf("within retention: %d messages, want only the bridge state: %v", n, w.Messages())
 	}
 
-	h.clock.Advance(2 * time.Minute) // Bob accepted 168h01m ago
-	h.svc.mu.Lock()
-	h.svc.state.LastError = "second"
-	h.svc.mu.Unlock()
-	h.svc.sub.SyncStateChanged(h.svc.SyncState())
+	h.sync() // Bob accepted 168h ago
 	w.WaitPayload(wait, bobDevice, "")
 	w.WaitPayload(wait, bobState, "")
 	left := mqtttest.Retained(t, h.url, bobDevice, bobState)
@@ -343,7 +403,7 @@ func TestRetentionClearsDiscoveryAndState(t *testing.T) {
 		t.Errorf("still retained after retention: %v", left)
 	}
 	r.stop() // the store is written once the broker acknowledged
-	if _, ok := h.store.Topics()[bobDevice]; ok {
+	if _, ok := h.published()[bobDevice]; ok {
 		t.Errorf("the store still lists %s", bobDevice)
 	}
 }
@@ -370,7 +430,9 @@ func TestStartupClearsStaleRetainedMessages(t *testing.T) {
 		seed.Publish(topic, []byte(payload), true)
 		t.Cleanup(func() { seed.Publish(topic, nil, true) })
 	}
-	h.store.topics[h.discoveryTopic("invite_8_8")] = "0123"
+	if err := h.db.SetPublishedDiscovery(context.Background(), map[string]string{h.discoveryTopic("invite_8_8"): "0123"}, nil); err != nil {
+		t.Fatal(err)
+	}
 
 	w := h.watch(h.topic("bridge/state"))
 	first := h.start()
@@ -387,7 +449,7 @@ func TestStartupClearsStaleRetainedMessages(t *testing.T) {
 		}
 	}
 	first.stop() // the store is written once the broker acknowledged
-	stored := h.store.Topics()
+	stored := h.published()
 	for topic := range retained {
 		if strings.HasPrefix(topic, h.prefix+"/device/"+h.base+"_invite_") || strings.HasPrefix(topic, h.prefix+"/device/"+h.base+"_lock_") ||
 			topic == h.discoveryTopic("bridge") {
@@ -402,19 +464,18 @@ func TestStartupClearsStaleRetainedMessages(t *testing.T) {
 
 	t.Run("unchanged configs are not republished", func(t *testing.T) {
 		w := h.watch(h.prefix+"/device/+/config", h.topic("invite/+/state"), h.topic("lock/+/state"),
-			h.topic("bridge/nuki_web"), h.topic("availability"))
+			h.topic("bridge/nuki_web"), h.topic("keypad/unmanaged"), h.topic("availability"), h.topic("bridge/state"))
 		w.WaitPayload(wait, h.topic("availability"), "offline")
 		w.Reset()
 		h.start()
 		w.WaitPayload(wait, h.topic("availability"), "online")
-		// A change after start-up marks the point where the start-up
-		// publishing is over.
-		zoe := h.svc.get("101-205")
-		zoe.LastError = "marker"
-		h.svc.sub.InvitationEvents([]bridge.Event{{Type: bridge.EventChanged, At: t0, Invitation: zoe}})
-		w.WaitFor(wait, "Zoë's state", live(h.topic("invite/101-205/state")))
+		// A sync after start-up changes the bridge state only (its last
+		// sync): that marks the point where the start-up publishing is
+		// over.
+		h.sync()
+		w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
 		for _, m := range w.Messages() {
-			if !m.Retained && m.Topic != h.topic("invite/101-205/state") && m.Topic != h.topic("availability") {
+			if !m.Retained && m.Topic != h.topic("bridge/state") && m.Topic != h.topic("availability") {
 				t.Errorf("republished unchanged %s", h.normalize([]byte(m.Topic)))
 			}
 		}
@@ -447,23 +508,19 @@ func TestUsedEvent(t *testing.T) {
 	w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
 	w.Reset()
 
-	usedAt := t0.Add(-3 * time.Minute)
-	alice := h.svc.get("101-201")
-	alice.Status, alice.AcceptedAt, alice.AcceptedSignal = bridge.StatusAccepted, usedAt, bridge.SignalActivityLog
-	alice.LastUsedAt = usedAt
-	use := bridge.LogEntry{ID: "log-1", SmartlockID: 101, AccountUserID: 201, AuthID: "auth-1", Name: "Alice",
-		Action: bridge.ActionUnlatch, Trigger: bridge.TriggerApp, Date: usedAt}
-	h.svc.mu.Lock()
-	h.svc.invs[alice.ID] = alice
-	h.svc.mu.Unlock()
-	h.svc.sub.InvitationEvents([]bridge.Event{
-		{Type: bridge.EventAccepted, At: t0, Invitation: alice},
-		{Type: bridge.EventUsed, At: t0, Invitation: alice, Use: &use, Detail: "unlatch by app at 2026-03-01T11:57:00Z"},
-	})
+	// Alice unlatches the front door with the app; the sync after reads it
+	// from the activity log.
+	use, err := h.sim.Use(101, 201, bridge.ActionUnlatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(2 * time.Minute)
+	h.sync()
 
 	state := decode(t, w.WaitFor(wait, "Alice's new state", live(aliceTopic)).Payload)
-	if state["last_used"] != "2026-03-01T11:57:00Z" || state["accepted_signal"] != "activity_log" {
-		t.Errorf("state = %v, want last_used 2026-03-01T11:57:00Z and accepted_signal activity_log", state)
+	// The lock syncs at once, so Nuki Web's lockCount shows the use too.
+	if state["last_used"] != "2026-03-01T12:00:00Z" || state["status"] != "accepted" || state["accepted_signal"] != "lock_count" {
+		t.Errorf("state = %v, want accepted (lock_count) and last_used 2026-03-01T12:00:00Z", state)
 	}
 	w.WaitFor(wait, "the used event", func(m mqtttest.Message) bool {
 		return m.Topic == h.topic("event") && strings.Contains(string(m.Payload), `"event_type":"used"`)
@@ -477,8 +534,8 @@ func TestUsedEvent(t *testing.T) {
 	}
 	used := decode(t, events[1].Payload)
 	want := map[string]any{
-		"event_type": "used", "invite_id": "101-201", "name": "Alice", "lock": "Front door", "at": "2026-03-01T12:00:00Z",
-		"action": "unlatch", "trigger": "app", "used_at": "2026-03-01T11:57:00Z",
+		"event_type": "used", "invite_id": "101-201", "name": "Alice", "lock": "Front door", "at": "2026-03-01T12:03:00Z",
+		"action": "unlatch", "trigger": "app", "used_at": "2026-03-01T12:00:00Z",
 	}
 	if len(used) != len(want) {
 		t.Errorf("used event has %d fields, want %d: %s", len(used), len(want), events[1].Payload)
@@ -491,7 +548,7 @@ func TestUsedEvent(t *testing.T) {
 	if events[1].Retained {
 		t.Error("the used event is retained")
 	}
-	if strings.Contains(string(events[1].Payload), "@") || strings.Contains(string(events[1].Payload), "auth-1") {
+	if strings.Contains(string(events[1].Payload), "@") || use.AuthID == "" || strings.Contains(string(events[1].Payload), use.AuthID) {
 		t.Errorf("the used event carries more than it should: %s", events[1].Payload)
 	}
 }
@@ -520,7 +577,8 @@ func TestConfigurationURL(t *testing.T) {
 
 // TestNukiWebReachable: the Nuki Web entity is on while syncs reach Nuki
 // Web, off while it is unreachable or refuses the token, and its state is
-// published only when that changes.
+// published only when that changes. (nukiWebPayload's own test covers the
+// statuses a simulator cannot bring about.)
 func TestNukiWebReachable(t *testing.T) {
 	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
 	topic := h.topic("bridge/nuki_web")
@@ -532,25 +590,28 @@ func TestNukiWebReachable(t *testing.T) {
 	}
 	state := "ON"
 	for i, step := range []struct {
+		fault  *nukisim.Fault // nil: Nuki Web answers
 		status bridge.SyncStatus
 		want   string // "" publishes nothing
 	}{
-		{bridge.SyncOK, ""},
-		{bridge.SyncUnreachable, "OFF"},
-		{bridge.SyncUnreachable, ""},
-		{bridge.SyncAuthError, ""},
-		{bridge.SyncRateLimited, "ON"}, // Nuki Web answered, if only to say "later"
-		{bridge.SyncHeld, ""},
-		{bridge.SyncAuthError, "OFF"},
-		{bridge.SyncRunning, ""}, // no sync has finished yet: nothing new to tell
-		{bridge.SyncStoreError, "ON"},
+		{nil, bridge.SyncOK, ""},
+		{&nukisim.Fault{Status: http.StatusBadGateway}, bridge.SyncUnreachable, "OFF"},
+		{&nukisim.Fault{Drop: true}, bridge.SyncUnreachable, ""},
+		{&nukisim.Fault{Status: http.StatusUnauthorized}, bridge.SyncAuthError, ""},
+		{&nukisim.Fault{Status: http.StatusTooManyRequests, RetryAfter: "1"}, bridge.SyncRateLimited, "ON"}, // Nuki Web answered, if only to say "later"
+		{&nukisim.Fault{Status: http.StatusUnauthorized}, bridge.SyncAuthError, "OFF"},
+		{nil, bridge.SyncOK, "ON"},
 	} {
 		w.Reset()
-		h.svc.mu.Lock()
-		h.svc.state.Status = step.status
-		h.svc.state.LastError = fmt.Sprintf("sync %d", i) // a new bridge state marks the end of the batch
-		h.svc.mu.Unlock()
-		h.svc.sub.SyncStateChanged(h.svc.SyncState())
+		h.sim.ClearFaults()
+		if step.fault != nil {
+			h.sim.InjectFault(*step.fault)
+		}
+		h.clock.Advance(time.Minute) // a good sync's bridge state marks the end of the batch by its time
+		_ = h.svc.Sync(context.Background())
+		if got := h.svc.SyncState().Status; got != step.status {
+			t.Fatalf("sync %d: %s, want %s", i, got, step.status)
+		}
 		w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
 		got := w.On(topic)
 		switch {
@@ -568,9 +629,8 @@ func TestNukiWebReachable(t *testing.T) {
 	}
 }
 
-// TestLockDevicesFollowTheAccount syncs as the Service does (the changed
-// invitations' events, then the sync state) while the account's locks
-// change: each change republishes the affected discovery configs once, an
+// TestLockDevicesFollowTheAccount syncs the Service while the account's
+// locks change: each change republishes the affected discovery configs once, an
 // unchanged sync none, and unique ids never change.
 func TestLockDevicesFollowTheAccount(t *testing.T) {
 	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
@@ -590,26 +650,13 @@ func TestLockDevicesFollowTheAccount(t *testing.T) {
 	}
 	before := uniqueIDs()
 
-	syncs := 0
-	// sync gives the fake the account's locks and the invitations changed
-	// by the sync, tells the bridge, and returns what it published.
-	sync := func(t *testing.T, locks []bridge.Lock, changed ...bridge.Invitation) []mqtttest.Message {
+	// sync lists the account's locks as given (renamed, hidden), syncs,
+	// and returns what the bridge published.
+	syncWith := func(t *testing.T, renamed map[int64]string, hidden ...int64) []mqtttest.Message {
 		t.Helper()
 		w.Reset()
-		syncs++
-		h.svc.setLocks(locks...)
-		var events []bridge.Event
-		for _, inv := range changed {
-			h.svc.put(inv)
-			events = append(events, bridge.Event{Type: bridge.EventChanged, At: t0, Invitation: inv})
-		}
-		if len(events) > 0 {
-			h.svc.sub.InvitationEvents(events)
-		}
-		h.svc.mu.Lock()
-		h.svc.state.LastSync = t0.Add(time.Duration(syncs) * time.Minute)
-		h.svc.mu.Unlock()
-		h.svc.sub.SyncStateChanged(h.svc.SyncState())
+		h.nuki.set(renamed, hidden...)
+		h.sync()
 		w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
 		return w.Messages()
 	}
@@ -632,23 +679,18 @@ func TestLockDevicesFollowTheAccount(t *testing.T) {
 	}
 
 	t.Run("unchanged", func(t *testing.T) {
-		expect(t, "an unchanged sync", published(sync(t, fixtureLocks())))
+		expect(t, "an unchanged sync", published(syncWith(t, nil)))
 	})
 
-	renamed := []bridge.Lock{{ID: 102, Name: "Garden gate", Type: 0}, {ID: 101, Name: "Front door", Type: 4}, {ID: 103, Name: "Garage", Type: 9}}
+	renamed := map[int64]string{102: "Garden gate"}
 	t.Run("renamed lock", func(t *testing.T) {
-		var changed []bridge.Invitation
-		for _, inv := range fixture(t0) {
-			if inv.SmartlockID == 102 {
-				inv.LockName = "Garden gate"
-				changed = append(changed, inv)
-			}
-		}
-		msgs := sync(t, renamed, changed...)
+		// Dave's authorization is listed, so the sync gives his invitation
+		// the lock's new name. Finn's is not listed yet (his lock has not
+		// confirmed it): his keeps the old one until it is.
+		msgs := syncWith(t, renamed)
 		expect(t, "a renamed lock", published(msgs),
 			"homeassistant/device/nuki_invites_lock_102/config",
-			"homeassistant/device/nuki_invites_invite_102_204/config", "nuki_invites/invite/102-204/state",
-			"homeassistant/device/nuki_invites_invite_102_206/config", "nuki_invites/invite/102-206/state")
+			"homeassistant/device/nuki_invites_invite_102_204/config", "nuki_invites/invite/102-204/state")
 		// Carol, past retention, stays away.
 		for _, m := range msgs {
 			switch m.Topic {
@@ -662,16 +704,16 @@ func TestLockDevicesFollowTheAccount(t *testing.T) {
 				}
 			}
 		}
-		expect(t, "the sync after", published(sync(t, renamed)))
+		expect(t, "the sync after", published(syncWith(t, renamed)))
 	})
 
 	t.Run("lock gone", func(t *testing.T) {
-		left := []bridge.Lock{renamed[0], renamed[2]}
-		msgs := sync(t, left)
+		msgs := syncWith(t, renamed, 101)
+		// Newest sending first, as the Service lists them: Alice, Zoë, Bob.
 		expect(t, "a lock gone", published(msgs),
 			"homeassistant/device/nuki_invites_invite_101_201/config",
-			"homeassistant/device/nuki_invites_invite_101_202/config",
 			"homeassistant/device/nuki_invites_invite_101_205/config",
+			"homeassistant/device/nuki_invites_invite_101_202/config",
 			"homeassistant/device/nuki_invites_lock_101/config",
 			"nuki_invites/lock/101/state")
 		for _, m := range msgs {
@@ -686,12 +728,12 @@ func TestLockDevicesFollowTheAccount(t *testing.T) {
 				}
 			}
 		}
-		expect(t, "the sync after", published(sync(t, left)))
+		expect(t, "the sync after", published(syncWith(t, renamed, 101)))
 	})
 
 	t.Run("lock added", func(t *testing.T) {
-		locks := []bridge.Lock{renamed[0], renamed[2], {ID: 104, Name: "Cellar", Type: 2}}
-		msgs := sync(t, locks)
+		h.sim.AddLock(bridge.Lock{ID: 104, Name: "Cellar", Type: 2})
+		msgs := syncWith(t, renamed, 101)
 		expect(t, "a lock added", published(msgs), "homeassistant/device/nuki_invites_lock_104/config", "nuki_invites/lock/104/state")
 		for _, m := range msgs {
 			if m.Topic == h.discoveryTopic("lock_104") {
@@ -700,19 +742,23 @@ func TestLockDevicesFollowTheAccount(t *testing.T) {
 				}
 			}
 		}
-		expect(t, "the sync after", published(sync(t, locks)))
+		expect(t, "the sync after", published(syncWith(t, renamed, 101)))
 	})
 
 	t.Run("lock added with an invitation", func(t *testing.T) {
-		// The lock's device goes out before the invitation's that hangs
-		// under it.
-		locks := []bridge.Lock{renamed[0], renamed[2], {ID: 104, Name: "Cellar", Type: 2}, {ID: 105, Name: "Shed", Type: 4}}
-		gina := bridge.Invitation{ID: bridge.MakeInviteID(105, 207), SmartlockID: 105, AccountUserID: 207, Name: "Gina",
-			LockName: "Shed", Send: 1, SentAt: t0, ConfirmedAt: t0, ExpiresAt: t0.Add(48 * time.Hour), Status: bridge.StatusPending}
-		expect(t, "a lock added with an invitation", published(sync(t, locks, gina)),
+		// Gina's app key on a new lock, made in Nuki Web: the lock's
+		// device goes out before the invitation's that hangs under it.
+		h.sim.AddLock(bridge.Lock{ID: 105, Name: "Shed", Type: 4})
+		if _, err := h.sim.AddUser(bridge.User{ID: 207, Name: "Gina", Email: "gina@example.com", Language: "en"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.sim.AddAuth(bridge.Auth{SmartlockID: 105, AccountUserID: 207, Type: bridge.AuthTypeApp, Name: "Gina", Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, "a lock added with an invitation", published(syncWith(t, renamed, 101)),
 			"homeassistant/device/nuki_invites_lock_105/config", "nuki_invites/lock/105/state",
 			"homeassistant/device/nuki_invites_invite_105_207/config", "nuki_invites/invite/105-207/state")
-		expect(t, "the sync after", published(sync(t, locks)))
+		expect(t, "the sync after", published(syncWith(t, renamed, 101)))
 	})
 
 	t.Run("unique ids stay", func(t *testing.T) {

@@ -8,8 +8,15 @@
 //   - <base>/bridge/nuki_web: "ON" when the last sync reached Nuki Web, "OFF"
 //     when Nuki Web was unreachable or refused the token; retained, and
 //     published only when it changes (not at all while the first sync runs);
-//   - <base>/lock/<smartlock_id>/state: {"open_invitations": n} for each lock
-//     of the account, retained;
+//   - <base>/lock/<smartlock_id>/state: {"open_invitations": n,
+//     "active_keypad_codes": m} for each lock of the account, retained: n
+//     counts its open app invitations, m its keypad codes that are
+//     scheduled, active or used and whose window has not ended (only a lock
+//     with a keypad has an entity for m);
+//   - <base>/keypad/unmanaged: the keypad codes the last sync listed that
+//     were made elsewhere (in Nuki Web or the Nuki app), as a retained JSON
+//     array of {"auth_id", "smartlock_id", "lock", "name"}, never with a
+//     code; published once a sync has finished, and again when it changes;
 //   - <base>/invite/<id>/state: one retained JSON document per invitation
 //     shown in Home Assistant, without email or invite code; while the
 //     status is sending, confirmed_at and expires_at are null;
@@ -20,9 +27,11 @@
 //     retained, and the only place a code ever appears).
 //
 // It takes commands on <base>/sync, <base>/invite/create,
-// <base>/invite/<id>/resend, <base>/invite/<id>/revoke and
-// <base>/invite/<id>/code/get, and ignores retained commands, so that a
-// command left on the broker is never replayed. Their JSON payloads are read
+// <base>/invite/<id>/resend, <base>/invite/<id>/revoke,
+// <base>/invite/<id>/code/get and <base>/keypad/adopt (which takes on a
+// keypad code <base>/keypad/unmanaged lists: {"smartlock_id", "auth_id"}),
+// and ignores retained commands, so that a command left on the broker is
+// never replayed. Their JSON payloads are read
 // strictly: an unknown field, a value of the wrong type, or delivery and
 // force (which only resend takes) elsewhere are refused on <base>/result.
 // Every command gets exactly one answer there. A payload over 64 KiB, a
@@ -40,7 +49,10 @@
 // device for the bridge, one per lock of the account under it, and one per
 // visible invitation under its lock's device (under the bridge's when the
 // account no longer lists the lock), so Home Assistant shows the tree
-// bridge → lock → invitation. Devices go out before the devices under them.
+// bridge → lock → invitation. A keypad code has a device like an
+// invitation's, with its own entities (its window instead of the sending's
+// times, no re-send button); one builder makes both from a description of
+// each kind. Devices go out before the devices under them.
 // With Options.ConfigurationURL every device links to that page. Unique ids
 // come from the bridge's base topic and the lock and invitation ids only, so
 // renaming never changes them. The topics and payload hashes published are

@@ -6,15 +6,20 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
+	"github.com/nuki-invites/nuki-invites/bridge/bolt"
 	"github.com/nuki-invites/nuki-invites/bridge/mqtt"
 	"github.com/nuki-invites/nuki-invites/bridge/mqtt/mqtttest"
+	"github.com/nuki-invites/nuki-invites/bridge/nukisim"
+	"github.com/nuki-invites/nuki-invites/bridge/nukiweb"
 )
 
 func TestBrokerRestart(t *testing.T) {
@@ -83,18 +88,40 @@ type childConfig struct {
 	URL, Base, Prefix string
 }
 
+// runChild runs a bridge over a Service with an empty store of its own
+// until the process is killed.
 func runChild() int {
 	var cfg childConfig
 	if err := json.Unmarshal([]byte(os.Getenv(childEnv)), &cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 2
 	}
-	svc := newFakeService(time.Now, fixture(time.Now())...)
-	b := mqtt.New(svc, newMemStore(), mqtt.Options{
+	dir, err := os.MkdirTemp("", "nuki-invites-child")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	db, err := bolt.Open(filepath.Join(dir, "nuki-invites.db"), bolt.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	defer db.Close()
+	sim := nukisim.New(nukisim.Options{Token: simToken, Instant: true})
+	defer sim.Close()
+	simSrv := httptest.NewServer(sim)
+	defer simSrv.Close()
+	svc := bridge.NewService(db, nukiweb.New(simSrv.URL, simToken, nukiweb.Options{}), nil, bridge.Options{})
+	if err := svc.Open(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	b := mqtt.New(svc, db, mqtt.Options{
 		URL: cfg.URL, ClientID: mqtttest.Unique("child"), BaseTopic: cfg.Base, DiscoveryPrefix: cfg.Prefix,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
-	svc.subscribe(b)
+	svc.Subscribe(b)
 	if err := b.Run(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
@@ -148,7 +175,7 @@ func TestRetainedCommandIsIgnored(t *testing.T) {
 			t.Errorf("the service was called: %s", call)
 		}
 	}
-	if inv := h.svc.Invitations(bridge.Filter{})[0]; inv.Status != bridge.StatusPending {
+	if inv := h.invitation("101-201"); inv.Status != bridge.StatusPending {
 		t.Errorf("Alice is %s, want still pending", inv.Status)
 	}
 }

@@ -42,6 +42,18 @@ func (refusingService) RevealCode(context.Context, bridge.InviteID, string) (bri
 	return bridge.Code{}, bridge.ErrDisabled
 }
 
+func (refusingService) UnmanagedKeypadCodes() []bridge.Auth { return nil }
+
+func (refusingService) AdoptKeypadCode(_ context.Context, _ int64, authID, actor string) (bridge.Invitation, error) {
+	if actor != Actor {
+		return bridge.Invitation{}, fmt.Errorf("actor %q", actor)
+	}
+	if len(authID) > maxAuthID {
+		panic(fmt.Sprintf("an auth_id of %d bytes reached the service", len(authID)))
+	}
+	return bridge.Invitation{}, bridge.ErrNotFound
+}
+
 // FuzzCommand feeds arbitrary command topics and payloads to the command
 // parser: it must never panic, and every command gets exactly one answer that
 // is either ok or carries an error.
@@ -56,6 +68,9 @@ func FuzzCommand(f *testing.F) {
 		{"invite/100-5/resend", `{"delivery":"custom"}`}, {"invite/100-5/resend", `{"force":true,"request_id":"f"}`},
 		{"invite/100-5/revoke", `{"force":1}`}, {"invite/100-5/revoke", ""},
 		{"invite/100-5/code/get", ""}, {"invite/x/resend", ""}, {"invite/100-5/code/set", "1"},
+		{"keypad/adopt", `{"request_id":"k","smartlock_id":101,"auth_id":"65f0c0ffee0000000000abcd"}`},
+		{"keypad/adopt", `{"smartlock_id":"101","auth_id":7}`}, {"keypad/adopt", "PRESS"},
+		{"keypad/adopt", `{"smartlock_id":1,"auth_id":"` + strings.Repeat("a", 300) + `","request_id":"` + strings.Repeat("r", 300) + `"}`},
 		{"sync", `{"request_id":"` + strings.Repeat("r", 300) + `"}`},
 		{"invite/100-5/resend", `{"request_id":"` + strings.Repeat("r", 300) + `","delivery":"` + strings.Repeat("d", 300) + `"}`},
 		{"invite/100-5/revoke", `{"` + strings.Repeat("k", 300) + `":1,"request_id":"` + strings.Repeat("r", 300) + `"}`},

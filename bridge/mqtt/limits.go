@@ -31,6 +31,9 @@ const (
 	maxWeekdays = 7
 	// maxInviteID is the longest invitation id: two int64s and a dash.
 	maxInviteID = 39
+	// maxAuthID is the longest auth_id keypad/adopt takes; Nuki Web's
+	// are 24 hex digits.
+	maxAuthID = 64
 	// maxKey is the longest field name quoted back; every known one is
 	// shorter.
 	maxKey = 32

@@ -37,6 +37,11 @@ func (t topics) result() string       { return t.base + "/result" }
 func (t topics) scanMarker() string   { return t.base + "/bridge/scan" }
 func (t topics) haStatus() string     { return t.prefix + "/status" }
 
+// keypadUnmanaged lists the keypad codes made elsewhere; keypadAdopt takes
+// one on.
+func (t topics) keypadUnmanaged() string { return t.base + "/keypad/unmanaged" }
+func (t topics) keypadAdopt() string     { return t.base + "/keypad/adopt" }
+
 func (t topics) inviteState(id bridge.InviteID) string {
 	return t.base + "/invite/" + string(id) + "/state"
 }
@@ -61,6 +66,7 @@ func (t topics) commandFilters() []string {
 	return []string{
 		t.base + "/sync",
 		t.base + "/invite/create",
+		t.keypadAdopt(),
 		t.base + "/invite/+/resend",
 		t.base + "/invite/+/revoke",
 		t.base + "/invite/+/+/+",

@@ -1,9 +1,12 @@
 package mqtt
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nuki-invites/nuki-invites/bridge"
@@ -92,10 +95,25 @@ func bridgeStatePayload(st bridge.SyncState) []byte {
 	return mustJSON(m)
 }
 
-// lockState is the retained state of one lock: how many of its invitations
-// are open (sending, pending, expiring soon or failed).
+// lockState is the retained state of one lock: how many of its app
+// invitations are open (sending, pending, expiring soon or failed), and how
+// many of its keypad codes can open it now or later (scheduled, active or
+// used; their window has not ended).
 type lockState struct {
-	OpenInvitations int `json:"open_invitations"`
+	OpenInvitations   int `json:"open_invitations"`
+	ActiveKeypadCodes int `json:"active_keypad_codes"`
+}
+
+// add counts one access of the lock.
+func (st *lockState) add(inv bridge.Invitation) {
+	switch {
+	case !inv.Keypad():
+		if inv.Status.Open() {
+			st.OpenInvitations++
+		}
+	case inv.Status == bridge.StatusScheduled, inv.Status == bridge.StatusActive, inv.Status == bridge.StatusUsed:
+		st.ActiveKeypadCodes++
+	}
 }
 
 // nukiWebPayload is the state of the Nuki Web connectivity entity after a
@@ -137,6 +155,29 @@ func eventPayload(ev bridge.Event) []byte {
 		m.UsedAt = timestamp(ev.Use.Date)
 	}
 	return mustJSON(m)
+}
+
+// unmanagedCode is one keypad code made elsewhere (in Nuki Web or the Nuki
+// app) on <base>/keypad/unmanaged: what keypad/adopt needs and a person
+// recognises it by, never the code.
+type unmanagedCode struct {
+	AuthID      string `json:"auth_id"`
+	SmartlockID int64  `json:"smartlock_id"`
+	Lock        string `json:"lock"`
+	Name        string `json:"name"`
+}
+
+// unmanagedPayload lists the keypad codes made elsewhere as a JSON array,
+// ordered by lock, name and id so that an unchanged list encodes the same.
+func unmanagedPayload(codes []bridge.Auth, locks map[int64]bridge.Lock) []byte {
+	out := make([]unmanagedCode, 0, len(codes))
+	for _, a := range codes {
+		out = append(out, unmanagedCode{AuthID: a.ID, SmartlockID: a.SmartlockID, Lock: locks[a.SmartlockID].Name, Name: a.Name})
+	}
+	slices.SortFunc(out, func(x, y unmanagedCode) int {
+		return cmp.Or(cmp.Compare(x.SmartlockID, y.SmartlockID), strings.Compare(x.Name, y.Name), strings.Compare(x.AuthID, y.AuthID))
+	})
+	return mustJSON(out)
 }
 
 // codeMessage carries a revealed code; it is published once, not retained.

@@ -67,7 +67,8 @@ func TestEventPayloadSaysHowOnlyForUse(t *testing.T) {
 }
 
 // TestLockDevice: a lock's device is named and modelled after the lock as
-// far as Nuki tells; its entity's unique id depends on the lock id only.
+// far as Nuki tells; its entities' unique ids depend on the lock id only,
+// and only a lock with a keypad counts keypad codes.
 func TestLockDevice(t *testing.T) {
 	b := New(nil, nil, Options{BaseTopic: "nuki_invites"})
 	tests := []struct {
@@ -80,6 +81,7 @@ func TestLockDevice(t *testing.T) {
 		{bridge.Lock{ID: 7, Name: "Shed", Type: 3}, "Shed", "Smart Door", "sensor.nuki_invites_shed_open_invitations"},
 		{bridge.Lock{ID: 7, Name: "Future", Type: 42}, "Future", "", "sensor.nuki_invites_future_open_invitations"},
 		{bridge.Lock{ID: 7, Name: " ", Type: 4}, "Nuki lock 7", "Smart Lock 3.0/4th generation", "sensor.nuki_invites_lock_7_open_invitations"},
+		{bridge.Lock{ID: 7, Name: "Gate", Type: 4, Keypad: true}, "Gate", "Smart Lock 3.0/4th generation", "sensor.nuki_invites_gate_open_invitations"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.lock.Name, func(t *testing.T) {
@@ -97,9 +99,58 @@ func TestLockDevice(t *testing.T) {
 				t.Errorf("%s: name %v, model %v; want %q, %q", topic, cfg.Dev["name"], mdl, tt.name, tt.model)
 			}
 			c := cfg.Cmps["open_invitations"]
-			if len(cfg.Cmps) != 1 || c["unique_id"] != "nuki_invites_lock_7_open_invitations" || c["default_entity_id"] != tt.entityID {
-				t.Errorf("components %v, want only open_invitations with entity id %s", cfg.Cmps, tt.entityID)
+			if c["unique_id"] != "nuki_invites_lock_7_open_invitations" || c["default_entity_id"] != tt.entityID {
+				t.Errorf("components %v, want open_invitations with entity id %s", cfg.Cmps, tt.entityID)
+			}
+			k, hasKeypad := cfg.Cmps["active_keypad_codes"]
+			if len(cfg.Cmps) != 1+btoi(tt.lock.Keypad) || hasKeypad != tt.lock.Keypad ||
+				hasKeypad && k["unique_id"] != "nuki_invites_lock_7_active_keypad_codes" {
+				t.Errorf("components %v; want active_keypad_codes only with a keypad (%t)", cfg.Cmps, tt.lock.Keypad)
 			}
 		})
 	}
+}
+
+// TestNukiWebPayload covers every sync status, also those no simulator
+// brings about (a held sync, a store error, the first sync running).
+func TestNukiWebPayload(t *testing.T) {
+	for _, tt := range []struct {
+		status bridge.SyncStatus
+		want   string // "" tells nothing
+	}{
+		{bridge.SyncOK, "ON"}, {bridge.SyncRateLimited, "ON"}, {bridge.SyncStoreError, "ON"}, {bridge.SyncHeld, "ON"},
+		{bridge.SyncUnreachable, "OFF"}, {bridge.SyncAuthError, "OFF"}, {bridge.SyncRunning, ""},
+	} {
+		payload, ok := nukiWebPayload(tt.status)
+		if string(payload) != tt.want || ok != (tt.want != "") {
+			t.Errorf("%s: %q, %t; want %q", tt.status, payload, ok, tt.want)
+		}
+	}
+}
+
+// TestUnmanagedPayload: the list of keypad codes made elsewhere names each
+// by lock and name, in a stable order, and never carries a code.
+func TestUnmanagedPayload(t *testing.T) {
+	locks := lockSet([]bridge.Lock{{ID: 7, Name: "Front door"}, {ID: 3, Name: "Shed"}})
+	codes := []bridge.Auth{
+		{ID: "b2", SmartlockID: 7, Type: bridge.AuthTypeKeypadCode, Name: "Cleaner", Code: "367249"},
+		{ID: "a1", SmartlockID: 7, Type: bridge.AuthTypeKeypadCode, Name: "Alarm company", Code: "419736"},
+		{ID: "c3", SmartlockID: 3, Type: bridge.AuthTypeKeypadCode, Name: "Gardener", Code: "583914"},
+	}
+	want := `[{"auth_id":"c3","smartlock_id":3,"lock":"Shed","name":"Gardener"},` +
+		`{"auth_id":"a1","smartlock_id":7,"lock":"Front door","name":"Alarm company"},` +
+		`{"auth_id":"b2","smartlock_id":7,"lock":"Front door","name":"Cleaner"}]`
+	if got := string(unmanagedPayload(codes, locks)); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if got := string(unmanagedPayload(nil, locks)); got != "[]" {
+		t.Errorf("no codes: %s, want []", got)
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

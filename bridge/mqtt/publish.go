@@ -110,12 +110,22 @@ func (b *Bridge) via(inv bridge.Invitation, locks map[int64]bridge.Lock) string 
 	return b.topics.bridgeDevice()
 }
 
-// putLock adds a lock's device config and its state (open invitations)
-// unless the broker has them already.
-func (b *Bridge) putLock(msgs []pub, lock bridge.Lock, open int, forceStates, forceDiscovery bool) []pub {
+// putLock adds a lock's device config and its state (lockState) unless the
+// broker has them already.
+func (b *Bridge) putLock(msgs []pub, lock bridge.Lock, st lockState, forceStates, forceDiscovery bool) []pub {
 	topic, payload := b.lockConfig(lock)
 	msgs = b.putDiscovery(msgs, topic, payload, forceDiscovery)
-	return b.putState(msgs, b.topics.lockState(lock.ID), mustJSON(lockState{OpenInvitations: open}), forceStates)
+	return b.putState(msgs, b.topics.lockState(lock.ID), mustJSON(st), forceStates)
+}
+
+// putUnmanaged adds the list of keypad codes made elsewhere unless the
+// broker has it already. Until a sync has finished the Service does not know
+// them, and what is retained stays.
+func (b *Bridge) putUnmanaged(msgs []pub, locks map[int64]bridge.Lock, force bool) []pub {
+	if !b.synced {
+		return msgs
+	}
+	return b.putState(msgs, b.topics.keypadUnmanaged(), unmanagedPayload(b.svc.UnmanagedKeypadCodes(), locks), force)
 }
 
 // putInvite adds what one invitation needs: its device and state while it is
@@ -149,17 +159,17 @@ func (b *Bridge) reconcile(ctx context.Context, st bridge.SyncState, forceStates
 	msgs := b.putDiscovery(nil, topic, payload, forceDiscovery)
 	wanted[topic] = true
 	invs := b.svc.Invitations(bridge.Filter{})
-	open := make(map[int64]int)
+	counts := make(map[int64]lockState)
 	for _, inv := range invs {
-		if inv.Status.Open() {
-			open[inv.SmartlockID]++
-		}
+		st := counts[inv.SmartlockID]
+		st.add(inv)
+		counts[inv.SmartlockID] = st
 	}
 	locks := b.svc.Locks()
 	for _, lock := range locks {
 		wanted[b.topics.discovery(b.topics.lockDevice(lock.ID))] = true
 		wanted[b.topics.lockState(lock.ID)] = true
-		msgs = b.putLock(msgs, lock, open[lock.ID], forceStates, forceDiscovery)
+		msgs = b.putLock(msgs, lock, counts[lock.ID], forceStates, forceDiscovery)
 		msgs = b.spill(ctx, msgs)
 	}
 	byID := lockSet(locks)
@@ -187,12 +197,14 @@ func (b *Bridge) reconcile(ctx context.Context, st bridge.SyncState, forceStates
 	if payload, ok := nukiWebPayload(st.Status); ok {
 		msgs = b.putState(msgs, b.topics.nukiWeb(), payload, forceStates)
 	}
+	b.synced = b.synced || !st.LastSync.IsZero()
+	msgs = b.putUnmanaged(msgs, byID, forceStates)
 	msgs = b.putState(msgs, b.topics.bridgeState(), bridgeStatePayload(st), forceStates)
 	b.flush(ctx, msgs)
 }
 
 // applyEvents publishes the new state of each invitation the events are
-// about and of their locks (open invitations), then the public events
+// about and of their locks (lockState), then the public events
 // themselves. A lock's device goes out first when the broker lacks it or it
 // changed, so that the invitations under it find it.
 func (b *Bridge) applyEvents(ctx context.Context, events []bridge.Event) {
@@ -218,18 +230,17 @@ func (b *Bridge) applyEvents(ctx context.Context, events []bridge.Event) {
 		if !ok {
 			continue
 		}
-		open := 0
+		var st lockState
 		for _, inv := range b.svc.Invitations(bridge.Filter{SmartlockID: id}) {
-			if inv.Status.Open() {
-				open++
-			}
+			st.add(inv)
 		}
-		msgs = b.spill(ctx, b.putLock(msgs, lock, open, false, false))
+		msgs = b.spill(ctx, b.putLock(msgs, lock, st, false, false))
 	}
 	for _, id := range order {
 		inv := events[latest[id]].Invitation
 		msgs = b.spill(ctx, b.putInvite(msgs, inv, b.via(inv, locks), now, false))
 	}
+	msgs = b.putUnmanaged(msgs, locks, false) // an adopted code leaves the list
 	for _, ev := range events {
 		if ev.Type.Public() {
 			msgs = b.spill(ctx, append(msgs, pub{topic: b.topics.event(), payload: eventPayload(ev)}))
@@ -360,7 +371,7 @@ func (b *Bridge) learn(ctx context.Context, known map[string]string) (complete b
 	}
 	filters := map[string]byte{
 		b.topics.discoveryFilter(): 1, b.topics.stateFilter(): 1, b.topics.lockStateFilter(): 1,
-		b.topics.nukiWeb(): 1, b.topics.scanMarker(): 1,
+		b.topics.nukiWeb(): 1, b.topics.keypadUnmanaged(): 1, b.topics.scanMarker(): 1,
 	}
 	if err := waitToken(b.client.SubscribeMultiple(filters, handler), tokenTimeout); err != nil {
 		b.log.Warn("could not look for stale retained messages", "error", err)
@@ -391,7 +402,7 @@ func (b *Bridge) learn(ctx context.Context, known map[string]string) (complete b
 		switch {
 		case b.topics.ownsDiscovery(topic):
 			b.discovery[topic] = h
-		case b.topics.isInviteState(topic), b.topics.isLockState(topic), topic == b.topics.nukiWeb():
+		case b.topics.isInviteState(topic), b.topics.isLockState(topic), topic == b.topics.nukiWeb(), topic == b.topics.keypadUnmanaged():
 			b.states[topic] = h
 		}
 	}

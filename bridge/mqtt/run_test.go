@@ -29,7 +29,7 @@ func TestRunRefusesBadTLSSettings(t *testing.T) {
 			h := newHarness(t, "ssl://127.0.0.1:8883")
 			opts := h.options()
 			opts.CAFile = tc.caFile
-			err := mqtt.New(h.svc, h.store, opts).Run(context.Background())
+			err := mqtt.New(h.svc, h.db, opts).Run(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Run = %v, want an error about %s", err, tc.want)
 			}
@@ -46,7 +46,7 @@ func TestRunRefusesBadConfigurationURL(t *testing.T) {
 			h := newHarness(t, "tcp://127.0.0.1:1")
 			opts := h.options()
 			opts.ConfigurationURL = bad
-			err := mqtt.New(h.svc, h.store, opts).Run(context.Background())
+			err := mqtt.New(h.svc, h.db, opts).Run(context.Background())
 			if err == nil || !strings.Contains(err.Error(), "configuration URL") {
 				t.Errorf("Run = %v, want an error about the configuration URL", err)
 			}
