@@ -484,7 +484,7 @@ func (s *Service) AdoptKeypadCode(ctx context.Context, smartlockID int64, authID
 	}
 	inv := Invitation{
 		ID: s.nextKeypadID(smartlockID), Kind: KindKeypad, SmartlockID: smartlockID, Name: a.Name, LockName: lockName,
-		AuthID: a.ID, Adopted: true, Access: a.Access, Send: 1, SentAt: sent, HasCode: true,
+		AuthID: a.ID, Adopted: true, Access: a.Access, Send: 1, SentAt: sent, HasCode: true, Delivery: DeliveryCustom,
 	}
 	inv.record(now, EventAdopted, actor, "a keypad code made elsewhere, taken on; window "+windowText(a.Access))
 	if lockHas(a) {

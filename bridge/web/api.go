@@ -53,7 +53,7 @@ func (s *Server) getInvitation(w http.ResponseWriter, r *http.Request) {
 	s.fail(w, r, err)
 }
 
-// createInvitations creates an invitation per lock. When Nuki Web refuses
+// createInvitations creates an invitation (or a keypad code) per lock. When Nuki Web refuses
 // some locks, the answer is the problem with, as its invitations member,
 // everything the create made: the refused ones stay as failed and are
 // retried, as the MQTT create answers ok false with their invite_ids.
@@ -70,7 +70,7 @@ func (s *Server) createInvitations(w http.ResponseWriter, r *http.Request) {
 		if len(created) > 0 {
 			p.Invitations = viewsOf(created)
 		}
-		writeProblem(w, p)
+		writeProblem(w, withoutCode(p, req.Code))
 		return
 	}
 	writeJSON(w, http.StatusCreated, InvitationList{Invitations: viewsOf(created)})

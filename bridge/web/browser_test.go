@@ -60,6 +60,13 @@ type stack struct {
 
 func newStack(t *testing.T, ctx context.Context) *stack {
 	t.Helper()
+	// The page test re-sends one invitation twice within seconds.
+	return newStackWith(t, ctx, bridge.Options{ResendCooldown: time.Millisecond})
+}
+
+// newStackWith is newStack with the Service's options.
+func newStackWith(t *testing.T, ctx context.Context, opts bridge.Options) *stack {
+	t.Helper()
 	const token = bridge.Secret("sim-token")
 	// The page test needs instant writes: the Service is not running its
 	// follow-up loop here, and each step below is checked right after the
@@ -105,8 +112,7 @@ func newStack(t *testing.T, ctx context.Context) *stack {
 	}
 	t.Cleanup(func() { store.Close() })
 	client := nukiweb.New(simSrv.URL, token, nukiweb.Options{})
-	// The page test re-sends one invitation twice within seconds.
-	svc := bridge.NewService(store, client, nil, bridge.Options{ResendCooldown: time.Millisecond})
+	svc := bridge.NewService(store, client, nil, opts)
 	if err := svc.Open(ctx); err != nil {
 		t.Fatal(err)
 	}

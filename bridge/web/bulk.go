@@ -29,6 +29,9 @@ var bulkLimits = func() map[string]fieldLimit {
 	for _, own := range []string{"email", "name", "language"} {
 		delete(limits, own)
 	}
+	// Each guest's keypad code is drawn for them: one code given for
+	// every row would clash with itself on the locks from the second row.
+	delete(limits, "code")
 	limits["guests"] = fieldLimit{items: maxBulkRows}
 	limits["dry_run"] = fieldLimit{}
 	return limits
@@ -145,7 +148,8 @@ type bulkAnswer struct {
 }
 
 // bulkCreate invites many guests to the same locks with the same access,
-// one create per row, one row after another; a refused row does not stop
+// or gives each of them a keypad code of their own (kind keypad), one
+// create per row, one row after another; a refused row does not stop
 // the rest. With dry_run it only checks each row as a create would be
 // checked before Nuki Web is asked. A request_id makes row i's request id
 // "<request_id>-<i>", so that the same call again creates nothing twice.
@@ -209,7 +213,7 @@ func echo(value, field string) string {
 func (s *Server) bulkRow(r *http.Request, row int, req bridge.CreateRequest, dryRun bool, claimed map[string]int) bulkResult {
 	var made []bridge.Invitation
 	err := req.Check()
-	if err == nil {
+	if err == nil && req.Email != "" { // a keypad code's guest may have no address
 		key := strings.ToLower(req.Email)
 		if first, ok := claimed[key]; ok {
 			err = fmt.Errorf("%w: %s is in row %d already; each guest gets one row", bridge.ErrConflict, clip(req.Email), first)

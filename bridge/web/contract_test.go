@@ -177,7 +177,7 @@ func mediaTypes(content map[string]json.RawMessage) []string {
 // checkAnswers wraps a server's handler so that every answer is checked
 // against openapi.json once it is complete; a mismatch fails t. Answers of
 // the extra handlers (Options.Extra) are theirs, not the API's.
-func checkAnswers(t *testing.T, extra map[string]http.Handler) func(http.Handler) http.Handler {
+func checkAnswers(t testing.TB, extra map[string]http.Handler) func(http.Handler) http.Handler {
 	c, err := loadContract()
 	if err != nil {
 		t.Fatal(err)

@@ -32,6 +32,14 @@
 // store keeps for the core is never shown. Keypad codes are listed with the
 // invitations, told apart by their kind.
 //
+// A create with "kind": "keypad" makes keypad codes; a code the client
+// gives is never echoed, also not in a problem. GET
+// /api/v1/keypad-codes/unmanaged lists the keypad codes made elsewhere (in
+// Nuki Web or the Nuki app) without their digits, and POST
+// /api/v1/keypad-codes/adopt takes one on. The page creates keypad codes,
+// lists them with their windows and offers those made elsewhere for
+// adoption.
+//
 // POST /api/v1/invitations/bulk creates invitations for many guests, one
 // create per row, or with dry_run only checks them (Service.CheckCreate);
 // GET /api/v1/invitations.csv exports the list as CSV, with no cell a

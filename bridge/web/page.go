@@ -53,14 +53,20 @@ func newPage() (*page, error) {
 		p.assets[e.Name()] = asset{body: b, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
 	}
 	p.tmpl, err = template.New("page").Funcs(template.FuncMap{
-		"asset":     p.assetURL,
-		"stamp":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"expiry":    expiry,
-		"canResend": bridge.Status.Resendable,
+		"asset":  p.assetURL,
+		"stamp":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"expiry": expiry,
+		"keypad": func(inv bridge.Invitation) bool { return inv.Keypad() },
+		// A keypad code is never re-sent: it is revoked and made anew.
+		"canResend": func(inv bridge.Invitation) bool { return !inv.Keypad() && inv.Status.Resendable() },
 		// An accepted invitation is re-sent only on purpose: the page
 		// asks first, then sends "force".
-		"canForceResend": func(s bridge.Status) bool { return s == bridge.StatusAccepted },
+		"canForceResend": func(inv bridge.Invitation) bool { return !inv.Keypad() && inv.Status == bridge.StatusAccepted },
+		"canShowCode":    canShowCode,
 		"canRevoke":      func(s bridge.Status) bool { return s != bridge.StatusRevoked },
+		"windowOf": func(l *locale, now, from, until time.Time) window {
+			return window{L: l, Now: now, From: from, Until: until}
+		},
 	}).ParseFS(assetFS, "assets/*.tmpl")
 	if err != nil {
 		return nil, fmt.Errorf("web: parse templates: %w", err)
@@ -79,13 +85,38 @@ func (p *page) assetURL(name string) string {
 
 // expiry is when the invitation's code stops working, as the page shows it:
 // zero when that no longer matters (accepted, revoked) or is not known yet
-// (sending: the validity starts when the lock confirms).
+// (sending: the validity starts when the lock confirms). A keypad code
+// shows its window instead; it sorts by the window's end.
 func expiry(inv bridge.Invitation) time.Time {
+	if inv.Keypad() {
+		return time.Time{}
+	}
 	switch inv.Status {
 	case bridge.StatusSending, bridge.StatusAccepted, bridge.StatusRevoked:
 		return time.Time{}
 	}
 	return inv.ExpiresAt
+}
+
+// canShowCode reports whether the page offers to reveal the code: an
+// invitation's while it can still be redeemed, a keypad code's while the
+// lock may still take it. The Service decides anyway.
+func canShowCode(inv bridge.Invitation) bool {
+	if !inv.HasCode {
+		return false
+	}
+	if inv.Keypad() {
+		return inv.Status != bridge.StatusRevoked && inv.Status != bridge.StatusEnded
+	}
+	return inv.Status.Resendable()
+}
+
+// window is what the "window" template shows: a keypad code's window,
+// from and until (either may be zero), relative to now.
+type window struct {
+	L           *locale
+	Now         time.Time
+	From, Until time.Time
 }
 
 // since is Since in English.
@@ -114,7 +145,10 @@ type pageData struct {
 	Keep         []param // view parameters the filter form carries without script
 
 	Locks       []bridge.Lock
+	KeypadLocks int // locks with a keypad paired
 	LockNames   map[int64]string
+	// Unmanaged are the keypad codes made elsewhere, to adopt.
+	Unmanaged   []UnmanagedCode
 	State       bridge.SyncState
 	Counts      []countView
 	Statuses    []option
@@ -148,11 +182,14 @@ type countView struct {
 	N      int
 }
 
-// openStatuses is the status filter's "Open" choice: bridge.OpenStatuses.
+// openStatuses is the status filter's "Open" choice: the statuses of
+// invitations and keypad codes that may still change by themselves.
 var openStatuses = func() string {
-	names := make([]string, len(bridge.OpenStatuses))
-	for i, s := range bridge.OpenStatuses {
-		names[i] = string(s)
+	var names []string
+	for _, s := range filterStatuses {
+		if s.Open() {
+			names = append(names, string(s))
+		}
 	}
 	return strings.Join(names, ",")
 }()
@@ -182,7 +219,7 @@ func (s *Server) pageData(r *http.Request) pageData {
 		raw = ""
 	}
 	d.Statuses = []option{{Value: "", Label: l.T("filter.status.all")}, {Value: openStatuses, Label: l.T("filter.status.open")}}
-	for _, st := range bridge.Statuses {
+	for _, st := range filterStatuses {
 		d.Statuses = append(d.Statuses, option{Value: string(st), Label: l.Status(st)})
 	}
 	matched := false
@@ -225,9 +262,13 @@ func (s *Server) pageData(r *http.Request) pageData {
 	d.LockNames = map[int64]string{}
 	for _, lk := range d.Locks {
 		d.LockNames[lk.ID] = lk.Name
+		if lk.Keypad {
+			d.KeypadLocks++
+		}
 	}
+	d.Unmanaged = unmanagedOf(s.svc.UnmanagedKeypadCodes(), d.Locks)
 	d.State = s.svc.SyncState()
-	for _, st := range bridge.Statuses {
+	for _, st := range filterStatuses {
 		if n := d.State.Counts[st]; n > 0 {
 			d.Counts = append(d.Counts, countView{Status: st, N: n})
 		}
@@ -342,7 +383,7 @@ func sortInvitations(invs []bridge.Invitation, key string, desc bool) {
 	slices.SortStableFunc(invs, func(a, b bridge.Invitation) int {
 		switch key {
 		case "status":
-			return dir * cmp.Compare(slices.Index(bridge.Statuses, a.Status), slices.Index(bridge.Statuses, b.Status))
+			return dir * cmp.Compare(slices.Index(filterStatuses, a.Status), slices.Index(filterStatuses, b.Status))
 		case "guest":
 			return dir * cmp.Or(cmp.Compare(text(cmp.Or(a.Name, a.Email)), text(cmp.Or(b.Name, b.Email))),
 				cmp.Compare(text(a.Email), text(b.Email)))
@@ -351,7 +392,7 @@ func sortInvitations(invs []bridge.Invitation, key string, desc bool) {
 		case "sent":
 			return byTime(a.SentAt, b.SentAt)
 		case "expires":
-			return byTime(expiry(a), expiry(b))
+			return byTime(sortExpiry(a), sortExpiry(b))
 		case "used":
 			return byTime(a.LastUsedAt, b.LastUsedAt)
 		case "resends":
@@ -359,6 +400,15 @@ func sortInvitations(invs []bridge.Invitation, key string, desc bool) {
 		}
 		return 0
 	})
+}
+
+// sortExpiry is what the Expires column sorts by: an invitation's expiry,
+// a keypad code's window end.
+func sortExpiry(inv bridge.Invitation) time.Time {
+	if inv.Keypad() {
+		return inv.Access.Until
+	}
+	return expiry(inv)
 }
 
 // partitionOpen moves the open invitations before the finished ones

@@ -103,11 +103,12 @@ func TestEveryTextUsedIsThere(t *testing.T) {
 		}
 	}
 	// Texts the Go code picks by name.
-	for _, s := range bridge.Statuses {
+	for _, s := range slices.Concat(bridge.Statuses, bridge.KeypadStatuses) {
 		used["status."+string(s)] = "Locale.Status"
 	}
 	used["status.note.sending"] = "Locale.StatusNote"
-	for _, e := range append(slices.Clone(bridge.PublicEventTypes), bridge.EventChanged, bridge.EventAdopted,
+	used["status.note.scheduled"] = "Locale.StatusNote"
+	for _, e := range append(slices.Concat(bridge.PublicEventTypes, bridge.KeypadEventTypes), bridge.EventChanged, bridge.EventAdopted,
 		bridge.EventCodeRevealed, bridge.EventEmailed, bridge.EventEvidence, bridge.EventSkipped) {
 		used["event."+string(e)] = "Locale.Event"
 	}

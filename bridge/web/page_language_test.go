@@ -65,7 +65,7 @@ func TestPageInGerman(t *testing.T) {
 		`<span class="badge pending">Ausstehend</span>`,
 		`>Gast</a></th>`,
 		`>Läuft ab</a></th>`,
-		`<option value="sending,pending,expiring_soon,failed">Offen</option>`,
+		`<option value="sending,pending,expiring_soon,failed,scheduled,active,used">Offen</option>`,
 		`aria-label="Erneut an Alice senden, für Front door">Erneut senden</button>`,
 		`<td class="expires" data-label="Läuft ab"><time datetime="2026-05-06T10:00:00Z">in 46 Std.</time></td>`,
 		`2 erledigte zeigen</a>`,

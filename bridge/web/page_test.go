@@ -40,7 +40,7 @@ func TestPageShowsInvitations(t *testing.T) {
   <td class="resends" data-label="Re-sends">1</td>`, // Carol: expired 2 h ago, never used, re-sent once
 		`<strong>Synced with Nuki Web</strong> · last sync <time datetime="2026-05-04T11:57:00Z">3 min ago</time>`,
 		`<input type="checkbox" name="lock" value="22"> Garden gate`,
-		`<option value="sending,pending,expiring_soon,failed">Open</option>`,
+		`<option value="sending,pending,expiring_soon,failed,scheduled,active,used">Open</option>`,
 		`<th scope="col" class="col-used"><a class="sort" id="sort-used" href="?sort=used" title="Sort by Last used">Last used</a></th>`,
 		`aria-label="Re-send to Alice for Front door"`, // each row's buttons say whose they are
 	} {
@@ -150,9 +150,9 @@ func TestPageShowsNoUse(t *testing.T) {
 
 func TestPageFilters(t *testing.T) {
 	s, _ := newPageServer(t, nil)
-	rec := do(t, s.Handler(), "GET", "/?status=sending,pending,expiring_soon,failed&lock=11&q=ali", "")
+	rec := do(t, s.Handler(), "GET", "/?status=sending,pending,expiring_soon,failed,scheduled,active,used&lock=11&q=ali", "")
 	html := visible(rec.Body.String())
-	if !strings.Contains(html, `<option value="sending,pending,expiring_soon,failed" selected>Open</option>`) ||
+	if !strings.Contains(html, `<option value="sending,pending,expiring_soon,failed,scheduled,active,used" selected>Open</option>`) ||
 		!strings.Contains(html, `<option value="11" selected>Front door</option>`) || !strings.Contains(html, `value="ali"`) {
 		t.Error("the filters do not show what was asked")
 	}
@@ -160,10 +160,10 @@ func TestPageFilters(t *testing.T) {
 		t.Errorf("the table shows %v, want only Alice's open invitation on the front door", got)
 	}
 	for target, want := range map[string][]string{
-		"/?status=sending,pending,expiring_soon,failed": {"11-1"},
-		"/?lock=11&status=expired":                      {"11-3"},
-		"/?q=garden&status=accepted":                    {"22-2"},
-		"/?q=CAROL&status=expired,accepted":             {"11-3"},
+		"/?status=sending,pending,expiring_soon,failed,scheduled,active,used": {"11-1"},
+		"/?lock=11&status=expired":          {"11-3"},
+		"/?q=garden&status=accepted":        {"22-2"},
+		"/?q=CAROL&status=expired,accepted": {"11-3"},
 	} {
 		if got := rowIDs(visible(do(t, s.Handler(), "GET", target, "").Body.String())); !slices.Equal(got, want) {
 			t.Errorf("%s shows %v, want %v", target, got, want)

@@ -73,7 +73,22 @@ var createLimits = map[string]fieldLimit{
 	"allowed_weekdays":   {items: 14, chars: 12},
 	"allowed_from_time":  {chars: 8},
 	"allowed_until_time": {chars: 8},
+	"kind":               {chars: 16},
+	// code and time_zone are a keypad code's: a code has six digits, a
+	// time zone name (IANA) at most 64 characters.
+	"code":      {chars: 16},
+	"time_zone": {chars: 64},
 }
+
+// adoptLimits bound the fields of an adoption of a keypad code made
+// elsewhere.
+var adoptLimits = map[string]fieldLimit{
+	"smartlock_id": {chars: 20},
+	"auth_id":      {chars: maxAuthID},
+}
+
+// maxAuthID is the longest Nuki authorization id an adoption takes.
+const maxAuthID = 64
 
 // resendLimits bound the fields of a re-send.
 var resendLimits = map[string]fieldLimit{

@@ -27,6 +27,8 @@ func (s *Server) routeTable() []route {
 		{Method: "POST", Path: "/api/v1/invitations/{id}/resend", Handle: s.resendInvitation},
 		{Method: "POST", Path: "/api/v1/invitations/{id}/revoke", Handle: s.revokeInvitation},
 		{Method: "POST", Path: "/api/v1/invitations/{id}/code", Handle: s.revealCode},
+		{Method: "GET", Path: "/api/v1/keypad-codes/unmanaged", Handle: s.listUnmanaged},
+		{Method: "POST", Path: "/api/v1/keypad-codes/adopt", Handle: s.adoptKeypadCode},
 		{Method: "POST", Path: "/api/v1/sync", Handle: s.sync},
 		{Method: "POST", Path: "/api/v1/sync/confirm", Handle: s.confirmSync},
 		{Method: "GET", Path: "/api/v1/locks", Handle: s.listLocks},

@@ -37,6 +37,13 @@ type Service interface {
 	// in the invitation's history.
 	RevealCode(ctx context.Context, id bridge.InviteID, actor string) (bridge.Code, error)
 
+	// UnmanagedKeypadCodes returns the keypad codes made elsewhere that
+	// the last sync listed, without their codes. AdoptKeypadCode takes
+	// one on; an error matching bridge.ErrNotFound when the last sync
+	// listed no such code.
+	UnmanagedKeypadCodes() []bridge.Auth
+	AdoptKeypadCode(ctx context.Context, smartlockID int64, authID, actor string) (bridge.Invitation, error)
+
 	SyncState() bridge.SyncState
 	// RequestSync asks for a sync soon and never blocks.
 	RequestSync()

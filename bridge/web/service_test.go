@@ -24,7 +24,7 @@ import (
 // webhooks received by the real handler, a bbolt store in a temporary
 // directory, and the Service, all on the test's clock.
 type realBridge struct {
-	t      *testing.T
+	t      testing.TB
 	sim    *nukisim.Sim
 	svc    *bridge.Service
 	clock  *bridgetest.Clock
@@ -46,7 +46,7 @@ var (
 )
 
 // newRealServer returns a server over a new realBridge; see realBridge.server.
-func newRealServer(t *testing.T, opts bridge.Options, tweak func(*web.Options)) (*web.Server, *realBridge) {
+func newRealServer(t testing.TB, opts bridge.Options, tweak func(*web.Options)) (*web.Server, *realBridge) {
 	t.Helper()
 	rb := newRealBridge(t, opts)
 	return rb.server(tweak), rb
@@ -57,13 +57,13 @@ var fakeNow = time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
 
 // newRealBridge returns a realBridge with the locks frontDoor and
 // gardenGate, synced once. The clock stands at fakeNow.
-func newRealBridge(t *testing.T, opts bridge.Options) *realBridge {
+func newRealBridge(t testing.TB, opts bridge.Options) *realBridge {
 	t.Helper()
 	return newRealBridgeAt(t, opts, fakeNow)
 }
 
 // newRealBridgeAt is newRealBridge with the clock at start.
-func newRealBridgeAt(t *testing.T, opts bridge.Options, start time.Time) *realBridge {
+func newRealBridgeAt(t testing.TB, opts bridge.Options, start time.Time) *realBridge {
 	t.Helper()
 	const token, secret = bridge.Secret("sim-token"), bridge.Secret("sim-webhook-secret")
 	rb := &realBridge{t: t, clock: bridgetest.NewClock(start)}

@@ -103,6 +103,23 @@ type Code struct {
 	ExpiresAt time.Time       `json:"expires_at,omitzero"`
 }
 
+// UnmanagedCode is a keypad code made elsewhere (in Nuki Web or the Nuki
+// app) that the last sync listed: what a person recognises it by and what
+// an adoption needs, never its digits.
+type UnmanagedCode struct {
+	AuthID      string    `json:"auth_id"`
+	SmartlockID int64     `json:"smartlock_id"`
+	LockName    string    `json:"lock_name"`
+	Name        string    `json:"name"`
+	Access      Access    `json:"access"`
+	CreatedAt   time.Time `json:"created_at,omitzero"`
+}
+
+// UnmanagedCodeList is the answer of GET /api/v1/keypad-codes/unmanaged.
+type UnmanagedCodeList struct {
+	KeypadCodes []UnmanagedCode `json:"keypad_codes"`
+}
+
 // InvitationList is the answer of a list or a create.
 type InvitationList struct {
 	Invitations []Invitation `json:"invitations"`
@@ -117,14 +134,17 @@ type LockList struct {
 // has not confirmed the current sending: a confirmation and expiry still
 // recorded from the sending a re-send replaces are left out.
 func viewOf(inv bridge.Invitation) Invitation {
-	kind := inv.Kind
+	kind, delivery := inv.Kind, inv.Delivery
 	if kind == "" {
 		kind = bridge.KindApp // stored before keypad codes existed
+	}
+	if kind == bridge.KindKeypad && delivery == "" {
+		delivery = bridge.DeliveryCustom // adopted: nuki-invites hands the code over, as for its own
 	}
 	v := Invitation{
 		ID: inv.ID, Kind: kind, SmartlockID: inv.SmartlockID, AccountUserID: inv.AccountUserID,
 		Name: inv.Name, Email: inv.Email, Language: inv.Language, TimeZone: inv.TimeZone, LockName: inv.LockName,
-		AuthID: inv.AuthID, Delivery: inv.Delivery, Adopted: inv.Adopted, RemoteAllowed: inv.RemoteAllowed,
+		AuthID: inv.AuthID, Delivery: delivery, Adopted: inv.Adopted, RemoteAllowed: inv.RemoteAllowed,
 		Access: Access{From: inv.Access.From, Until: inv.Access.Until, WeekDays: inv.Access.WeekDays,
 			FromTime: inv.Access.FromTime, UntilTime: inv.Access.UntilTime},
 		Send: inv.Send, SentAt: inv.SentAt, LastUsedAt: inv.LastUsedAt,
@@ -156,6 +176,23 @@ func locksOf(locks []bridge.Lock) []Lock {
 	out := make([]Lock, len(locks))
 	for i, l := range locks {
 		out[i] = Lock{SmartlockID: l.ID, Name: l.Name, Type: l.Type, Keypad: l.Keypad}
+	}
+	return out
+}
+
+// unmanagedOf returns the views of keypad codes made elsewhere, never nil,
+// with their locks' names. The codes' digits are never copied.
+func unmanagedOf(codes []bridge.Auth, locks []bridge.Lock) []UnmanagedCode {
+	names := make(map[int64]string, len(locks))
+	for _, l := range locks {
+		names[l.ID] = l.Name
+	}
+	out := make([]UnmanagedCode, len(codes))
+	for i, a := range codes {
+		out[i] = UnmanagedCode{AuthID: a.ID, SmartlockID: a.SmartlockID, LockName: names[a.SmartlockID], Name: a.Name,
+			Access: Access{From: a.Access.From, Until: a.Access.Until, WeekDays: a.Access.WeekDays,
+				FromTime: a.Access.FromTime, UntilTime: a.Access.UntilTime},
+			CreatedAt: a.CreationDate}
 	}
 	return out
 }

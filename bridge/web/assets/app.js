@@ -137,6 +137,7 @@
         swap("#syncline", doc);
         swap("#invitations-head", doc);
         swap("#rows", doc);
+        swap("#unmanaged", doc);
         localTimes(document);
       } catch (e) {
         /* offline for a moment: the next event or poll tries again */
@@ -249,6 +250,7 @@
     allowed_from_time: ["#from-time", t("field.from_time")], allowed_until_time: ["#until-time", t("field.until_time")],
     allowed_from: ["#allowed-from", t("field.from")], allowed_until: ["#allowed-until", t("field.until")],
     allowed_weekdays: [null, t("field.weekdays")],
+    code: ["#code", t("field.code")], time_zone: ["#time-zone", t("field.time_zone")],
   };
   const fieldNames = new RegExp("\\b(" + Object.keys(fields).join("|") + ")\\b", "g");
   form.addEventListener("input", (e) => {
@@ -263,8 +265,35 @@
     bulk.report.hidden = mode !== "bulk" || !bulk.tbody.children.length;
     clearCreateError();
   }
+  // setKind switches the form between an app invitation and a keypad
+  // code: a keypad code is for one guest at a time, on locks with a
+  // keypad, within a window that ends; Nuki's delivery and remote access
+  // do not apply to it, a time zone and a code of one's own do.
+  function setKind(kind) {
+    const keypad = kind === "keypad";
+    form.dataset.kind = kind;
+    if (keypad && form.dataset.mode !== "one") {
+      form.querySelector('input[name=mode][value="one"]').checked = true;
+      setMode("one");
+    }
+    for (const el of form.querySelectorAll(".app-only")) el.hidden = keypad;
+    for (const el of form.querySelectorAll(".keypad-only")) el.hidden = !keypad;
+    for (const label of form.querySelectorAll('#locks label[data-keypad="false"]')) {
+      label.hidden = keypad;
+      if (keypad) $("input", label).checked = false;
+    }
+    $("#email").required = !keypad;
+    $("#allowed-until").required = keypad;
+    if (keypad) {
+      form.querySelector("details.window").open = true;
+      $("#time-zone").placeholder = Intl.DateTimeFormat().resolvedOptions().timeZone || "Europe/Berlin";
+    }
+    $("#create-submit").textContent = keypad ? t("create.submit.keypad") : t("create.submit");
+    clearCreateError();
+  }
   form.addEventListener("change", (e) => {
     if (e.target.name === "mode") setMode(e.target.value);
+    if (e.target.name === "kind") setKind(e.target.value);
   });
 
   // sharedFields reads what every invitation of the form has in common:
@@ -273,7 +302,7 @@
   function sharedFields(fd, problems) {
     const locks = fd.getAll("lock").map(Number);
     if (locks.length === 0) problems.push(["#locks", t("create.error.locks")]);
-    const body = {
+    const body = fd.get("kind") === "keypad" ? { kind: "keypad", smartlock_ids: locks } : {
       smartlock_ids: locks,
       delivery: fd.get("delivery") || "nuki",
       remote_allowed: fd.get("remote_allowed") === "on",
@@ -293,15 +322,25 @@
     if (form.dataset.mode === "bulk") { bulkCheck(); return; }
     clearCreateError();
     const fd = new FormData(form);
+    const keypad = fd.get("kind") === "keypad";
     const email = (fd.get("email") || "").trim();
     const name = (fd.get("name") || "").trim();
     const problems = [];
-    if (!email) problems.push(["#email", t("create.error.email")]);
-    else if (!$("#email").checkValidity() || !/@[^@]+\.[^@]+$/.test(email)) {
+    if (!email && !keypad) problems.push(["#email", t("create.error.email")]);
+    else if (email && (!$("#email").checkValidity() || !/@[^@]+\.[^@]+$/.test(email))) {
       problems.push(["#email", t("create.error.email_bad", { email })]);
     }
     if (!name) problems.push(["#name", t("create.error.name")]);
-    const body = { email, name, language: fd.get("language") || "en", ...sharedFields(fd, problems) };
+    const body = { name, language: fd.get("language") || "en", ...sharedFields(fd, problems) };
+    if (email || !keypad) body.email = email;
+    if (keypad) {
+      if (!body.allowed_until) problems.push(["#allowed-until", t("create.error.until")]);
+      const code = (fd.get("code") || "").trim();
+      if (code && !/^[1-9]{6}$/.test(code)) problems.push(["#code", t("create.error.code")]);
+      if (code) body.code = code;
+      const zone = (fd.get("time_zone") || "").trim();
+      if (zone) body.time_zone = zone;
+    }
     if (problems.length) { showCreateError(problems); return; }
 
     const submit = $("#create-submit");
@@ -312,13 +351,14 @@
       const n = (res && res.invitations && res.invitations.length) || body.smartlock_ids.length;
       form.reset();
       setMode("one");
-      say(tn("create.sent", n, { email }));
+      setKind("app");
+      say(keypad ? tn("create.keypad_sent", n, { name }) : tn("create.sent", n, { email }));
       await refresh();
     } catch (err) {
       showCreateError(problemsOf(err));
     } finally {
       submit.disabled = false;
-      submit.textContent = t("create.submit");
+      submit.textContent = form.dataset.kind === "keypad" ? t("create.submit.keypad") : t("create.submit");
     }
   });
   // problemsOf turns a refused request into the form's problems: a 400
@@ -704,11 +744,11 @@
     return ok;
   }
 
-  function showCode(code, who) {
+  function showCode(code, who, keypad) {
     const body = $("#details-body");
     const h = document.createElement("h2");
     h.id = "details-title";
-    h.textContent = who ? t("code.title", { who }) : t("code.title.anonymous");
+    h.textContent = keypad ? t("code.title.keypad", { who }) : who ? t("code.title", { who }) : t("code.title.anonymous");
     const line = document.createElement("div");
     line.className = "code-line";
     const p = document.createElement("p");
@@ -722,8 +762,8 @@
     const note = document.createElement("p");
     note.className = "muted";
     note.setAttribute("role", "status");
-    note.textContent = code.expires_at
-      ? t("code.redeem_by", { time: exact.format(new Date(code.expires_at)) })
+    note.textContent = keypad ? t("code.keypad")
+      : code.expires_at ? t("code.redeem_by", { time: exact.format(new Date(code.expires_at)) })
       : t("code.redeem");
     copy.addEventListener("click", async () => {
       if (await copyText(code.code, body)) {
@@ -786,7 +826,13 @@
           await refresh();
           break;
         case "code":
-          showCode(await api("POST", path + "/code"), who);
+          showCode(await api("POST", path + "/code"), who, btn.dataset.kind === "keypad");
+          break;
+        case "adopt":
+          if (!await confirmAction(t("adopt.title"), t("adopt.text", { who }), t("unmanaged.adopt"))) break;
+          await api("POST", "api/v1/keypad-codes/adopt", { smartlock_id: Number(btn.dataset.lock), auth_id: btn.dataset.auth });
+          say(t("adopt.done", { who }));
+          await refresh();
           break;
         case "confirm-sync":
           if (!await confirmAction(t("sync.confirm.title"), t("sync.confirm.text"), t("row.revoke"), true)) break;
@@ -808,6 +854,7 @@
   });
 
   setMode(form.querySelector("input[name=mode]:checked").value);
+  setKind(form.querySelector("input[name=kind]:checked").value);
   localTimes(document);
   listen();
 })();
