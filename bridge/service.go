@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -281,6 +282,37 @@ func (s *Service) Invitations(f Filter) []Invitation {
 	return out
 }
 
+// InvitationIDs returns the id of every invitation, in order. With
+// InvitationsByID it lets a caller go through thousands of invitations a
+// few at a time, never holding copies of all of them.
+func (s *Service) InvitationIDs() []InviteID {
+	s.mu.RLock()
+	ids := slices.Collect(maps.Keys(s.state.Invitations))
+	s.mu.RUnlock()
+	slices.Sort(ids)
+	return ids
+}
+
+// InvitationsByID returns copies of the invitations with the given ids, in
+// their order, with current statuses and without their history; ids that
+// name no invitation (any more) are left out.
+func (s *Service) InvitationsByID(ids []InviteID) []Invitation {
+	now := s.opts.Now()
+	out := make([]Invitation, 0, len(ids))
+	s.mu.RLock()
+	for _, id := range ids {
+		inv, ok := s.state.Invitations[id]
+		if !ok {
+			continue
+		}
+		inv.Status = inv.StatusAt(now, s.opts.ReminderBefore)
+		inv.History = nil
+		out = append(out, inv)
+	}
+	s.mu.RUnlock()
+	return out
+}
+
 // Invitation returns one invitation with its history; the error wraps
 // ErrNotFound if there is none.
 func (s *Service) Invitation(id InviteID) (Invitation, error) {
@@ -312,6 +344,14 @@ type change struct {
 	// keypad is what a sync listed of keypad codes, kept once it is
 	// committed; nil for other changes.
 	keypad *keypadListing
+
+	// partSize, when not 0, is the most invitations batch holds: once it
+	// is full, the next put moves its invitations and their events into a
+	// part of their own (sealed). A sync of thousands is built so, and
+	// split hands out its parts for one transaction each.
+	partSize int
+	sealed   []*change
+	partOf   map[InviteID]int // the sealed part of each invitation put
 }
 
 // put stages an invitation and the events about it. A code that can no
@@ -326,6 +366,16 @@ func (c *change) putUsed(inv Invitation, now time.Time, types []EventType, used 
 	if inv.HasCode && !inv.Status.Open() {
 		inv.HasCode = false
 		c.batch.DeleteCodes = append(c.batch.DeleteCodes, inv.ID)
+	}
+	if c.partSize > 0 && len(c.batch.Invitations) == c.partSize {
+		c.sealed = append(c.sealed, &change{batch: Batch{Invitations: c.batch.Invitations}, events: c.events})
+		c.batch.Invitations, c.events = make([]Invitation, 0, c.partSize), nil
+	}
+	if c.partSize > 0 {
+		if c.partOf == nil {
+			c.partOf = map[InviteID]int{}
+		}
+		c.partOf[inv.ID] = len(c.sealed)
 	}
 	c.batch.Invitations = append(c.batch.Invitations, inv)
 	of := len(c.batch.Invitations) - 1

@@ -163,6 +163,36 @@ func TestSyncAdoptsAuthorizationsAndUnchangedSyncWritesNothing(t *testing.T) {
 	}
 }
 
+// TestInvitationsByID: a caller that goes through the invitations a few at a
+// time sees every one once, in id order, with its current status and without
+// its history; an id that names nothing is left out.
+func TestInvitationsByID(t *testing.T) {
+	h := newHarness(t, bridge.Options{})
+	for i, name := range []string{"Bob", "Carol", "Dave"} {
+		id := int64(20 + i)
+		h.nuki.users[id] = bridge.User{ID: id, Email: strings.ToLower(name) + "@example.com", Name: name}
+		h.nuki.auths[fmt.Sprint("a", id)] = bridge.Auth{ID: fmt.Sprint("a", id), SmartlockID: 100, AccountUserID: id,
+			CreationDate: h.clock.Now().Add(-47 * time.Hour)}
+	}
+	h.sync()
+
+	ids := h.svc.InvitationIDs()
+	if want := []bridge.InviteID{"100-20", "100-21", "100-22"}; !slices.Equal(ids, want) {
+		t.Fatalf("InvitationIDs() = %v, want %v", ids, want)
+	}
+	got := h.svc.InvitationsByID([]bridge.InviteID{"100-22", "100-99", "100-20"})
+	if len(got) != 2 || got[0].ID != "100-22" || got[1].ID != "100-20" {
+		t.Fatalf("InvitationsByID gave %d invitations %v, want 100-22 then 100-20", len(got), got)
+	}
+	if got[0].Name != "Dave" || got[0].Status != bridge.StatusExpiringSoon || got[0].History != nil {
+		t.Errorf("100-22: %s, status %s, %d history entries; want Dave, expiring_soon, none", got[0].Name, got[0].Status, len(got[0].History))
+	}
+	h.clock.Advance(2 * time.Hour)
+	if st := h.svc.InvitationsByID([]bridge.InviteID{"100-21"})[0].Status; st != bridge.StatusExpired {
+		t.Errorf("two hours later 100-21 is %s, want expired", st)
+	}
+}
+
 func TestSyncAcceptanceSignals(t *testing.T) {
 	tests := []struct {
 		name   string

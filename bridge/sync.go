@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -76,9 +75,11 @@ func (s *Service) Sync(ctx context.Context) error {
 	if since.IsZero() {
 		since = now.Add(-s.opts.Validity)
 	}
-	s.mu.RLock()
+	s.mu.Lock()
 	start := s.seq
-	s.mu.RUnlock()
+	// Only commits after start matter to this sync's diff.
+	s.touched = map[InviteID]uint64{}
+	s.mu.Unlock()
 	snap, err := s.nuki.Fetch(ctx)
 	var entries []LogEntry
 	truncated := false
@@ -87,8 +88,10 @@ func (s *Service) Sync(ctx context.Context) error {
 	}
 	s.op.Lock()
 	defer s.op.Unlock()
+	calls, nLocks, nAuths := snap.Calls, len(snap.Locks), len(snap.Auths)
 	if err == nil {
 		c := s.diff(snap, entries, s.now(), start)
+		snap = Snapshot{} // what is left of it is in c
 		if reason := s.hold(c); reason != "" {
 			s.log.Warn("sync held", "closing", len(c.closing))
 			s.setSync(func(st *SyncState) {
@@ -97,14 +100,18 @@ func (s *Service) Sync(ctx context.Context) error {
 			})
 			return nil
 		}
-		for _, part := range c.split(syncPart) {
+		keypad := c.keypad
+		parts := c.split()
+		c = nil
+		for i, part := range parts {
 			if err = s.commit(ctx, part); err != nil {
 				break
 			}
+			parts[i] = nil // in memory now: let the part's copies go
 		}
 		if err == nil {
 			s.mu.Lock()
-			s.keypad = *c.keypad
+			s.keypad = *keypad
 			s.mu.Unlock()
 		}
 	}
@@ -128,7 +135,7 @@ func (s *Service) Sync(ctx context.Context) error {
 		st.LastError = ""
 		st.LastSync = s.opts.Now()
 	})
-	s.log.Debug("sync done", "calls", snap.Calls, "locks", len(snap.Locks), "auths", len(snap.Auths), "log", len(entries))
+	s.log.Debug("sync done", "calls", calls, "locks", nLocks, "auths", nAuths, "log", len(entries))
 	if err := s.followUp(ctx, followAfterMap); err != nil {
 		s.log.Warn("carrying on after the sync", "err", err)
 	}
@@ -140,71 +147,45 @@ func (s *Service) Sync(ctx context.Context) error {
 // larger change, such as the first sync of a large account, is written in
 // parts: each invitation whole, with its authorization, and the next sync
 // finishes what a crash between parts left. Every part holds its records in
-// memory until its transaction ends; parts keep that small.
+// memory until its transaction ends; parts keep that small, and a part
+// written is let go while the next is written.
 const syncPart = 2000
 
-// split returns c in parts of at most n invitations, in the order of their
-// ids (c is reordered so): each
-// invitation goes with its events, its authorizations and its code. The
-// first part carries the locks, users and the authorizations of no
-// invitation of c; the last deletes the authorizations Nuki no longer
-// lists. A change of at most n invitations comes back whole.
-func (c *change) split(n int) []*change {
-	b := &c.batch
-	if len(b.Invitations) <= n {
+// split returns the parts of a sync's change (see change.partSize), each
+// with the events, authorizations and code of its invitations. The first
+// part carries the locks, users and the authorizations of no invitation of
+// c; the last deletes the authorizations Nuki no longer lists. A change of
+// at most partSize invitations comes back whole.
+func (c *change) split() []*change {
+	if len(c.sealed) == 0 {
 		return []*change{c}
 	}
-	// In the order of their keys, each part rewrites its own stretch of the
-	// store's tree rather than a little of every page.
-	ids := make([]InviteID, len(c.events))
-	for i, e := range c.events {
-		ids[i] = b.Invitations[e.of].ID
-	}
-	slices.SortStableFunc(b.Invitations, func(x, y Invitation) int { return strings.Compare(string(x.ID), string(y.ID)) })
-	at := make(map[InviteID]int, len(b.Invitations))
-	for i, inv := range b.Invitations {
-		at[inv.ID] = i
-	}
-	for i := range c.events {
-		c.events[i].of = at[ids[i]]
-	}
-	slices.SortStableFunc(c.events, func(x, y pendingEvent) int { return x.of - y.of })
-
-	parts := make([]*change, (len(b.Invitations)+n-1)/n)
-	partOf := make(map[InviteID]int, len(b.Invitations))
-	for i := range parts {
-		inv := b.Invitations[i*n : min((i+1)*n, len(b.Invitations))]
-		parts[i] = &change{batch: Batch{Invitations: inv}}
-		for _, v := range inv {
-			partOf[v.ID] = i
+	b := &c.batch
+	parts := append(c.sealed, &change{batch: Batch{Invitations: b.Invitations}, events: c.events})
+	partOf := func(id InviteID) *Batch {
+		if i, ok := c.partOf[id]; ok {
+			return &parts[i].batch
 		}
+		return &parts[0].batch
 	}
 	first, last := &parts[0].batch, &parts[len(parts)-1].batch
 	first.Locks, first.DeleteLocks, first.Users, first.DeleteUsers = b.Locks, b.DeleteLocks, b.Users, b.DeleteUsers
 	first.Requests, first.DeleteRequests = b.Requests, b.DeleteRequests
 	last.DeleteAuths = b.DeleteAuths
 	for _, a := range b.Auths {
-		pb := first
-		if i, ok := partOf[MakeInviteID(a.SmartlockID, a.AccountUserID)]; ok {
-			pb = &parts[i].batch
-		}
+		pb := partOf(MakeInviteID(a.SmartlockID, a.AccountUserID))
 		pb.Auths = append(pb.Auths, a)
 	}
 	for id, code := range b.Codes {
-		pb := &parts[partOf[id]].batch
+		pb := partOf(id)
 		if pb.Codes == nil {
 			pb.Codes = map[InviteID]Secret{}
 		}
 		pb.Codes[id] = code
 	}
 	for _, id := range b.DeleteCodes {
-		pb := &parts[partOf[id]].batch
+		pb := partOf(id)
 		pb.DeleteCodes = append(pb.DeleteCodes, id)
-	}
-	for _, e := range c.events {
-		i := e.of / n
-		e.of -= i * n
-		parts[i].events = append(parts[i].events, e)
 	}
 	return parts
 }
@@ -289,16 +270,16 @@ func syncStatusOf(err error) SyncStatus {
 // and s.syncing held.
 func (s *Service) diff(snap Snapshot, entries []LogEntry, now time.Time, start uint64) *change {
 	st := &s.state
-	c := &change{}
+	c := &change{partSize: syncPart}
 	b := &c.batch
 
 	locks, puts, dels := mirror(st.Locks, snap.Locks, func(l Lock) int64 { return l.ID })
 	b.Locks, b.DeleteLocks = puts, dels
 	users, uputs, udels := mirror(st.Users, snap.Users, func(u User) int64 { return u.ID })
 	b.Users, b.DeleteUsers = uputs, udels
-	byInvite := make(map[InviteID]Auth, len(snap.Auths))
+	byInvite := make(map[InviteID]int, len(snap.Auths)) // index into snap.Auths
 	seen := make(map[string]bool, len(snap.Auths))
-	for _, a := range snap.Auths {
+	for i, a := range snap.Auths {
 		if a.Type != AuthTypeApp || a.AccountUserID == 0 {
 			continue
 		}
@@ -310,7 +291,7 @@ func (s *Service) diff(snap Snapshot, entries []LogEntry, now time.Time, start u
 		if inv, ok := st.Invitations[id]; ok && (inv.PrevAuthID == a.ID || slices.Contains(inv.Deleting, a.ID)) {
 			continue // deleted here, the lock has not carried it out yet
 		}
-		byInvite[id] = a
+		byInvite[id] = i
 	}
 	for id := range st.Auths {
 		if !seen[id] {
@@ -327,62 +308,89 @@ func (s *Service) diff(snap Snapshot, entries []LogEntry, now time.Time, start u
 
 	// The invitations are changed as copies of the stored ones; they share
 	// the history's and Deleting's backing arrays, which are only ever
-	// appended to or replaced, never written in place.
-	for id, a := range byInvite {
-		delete(s.missing, id)
-		if s.touched[id] > start {
-			continue
-		}
-		inv, known := st.Invitations[id]
-		if !known {
-			inv = s.adopt(a, now)
-		}
-		old, hadOld := st.Auths[a.ID]
-		types := s.observe(&inv, a, old, hadOld, locks, users, now)
-		used := s.applyUses(&inv, uses[id], now)
-		if len(used) > 0 {
-			types = withEvent(s.settle(&inv, now, types), "")
-		}
-		if !known {
-			// What happened before we first saw it is history, not news:
-			// Home Assistant gets the state, not a burst of old events.
-			types, used = []EventType{EventChanged}, nil
-		}
-		if forgetDeleted(&inv, seen) && types == nil {
-			types = []EventType{EventChanged}
-		}
-		if types != nil || len(used) > 0 {
-			c.putUsed(inv, now, types, used)
-		}
-		if known && st.Invitations[id].HasCode && !inv.HasCode {
-			b.DeleteCodes = append(b.DeleteCodes, id) // a new authorization: the old code is void
-		}
+	// appended to or replaced, never written in place. They are put in the
+	// order of their ids, so that each part of a large change rewrites its
+	// own stretch of the store's tree rather than a little of every page.
+	ids := make([]InviteID, 0, max(len(byInvite), len(st.Invitations)))
+	for id := range byInvite {
+		ids = append(ids, id)
 	}
 	for id, inv := range st.Invitations {
-		if _, ok := byInvite[id]; ok || s.touched[id] > start || inv.Keypad() {
-			continue
+		if _, ok := byInvite[id]; !ok && !inv.Keypad() {
+			ids = append(ids, id)
 		}
-		var types []EventType
-		if inv.AuthID != "" && inv.RevokedAt.IsZero() && !inv.Replacing {
-			if s.missing[id]++; s.missing[id] < 2 {
-				continue
-			}
-			if inv.StatusAt(now, s.opts.ReminderBefore).Open() {
-				c.closing = append(c.closing, id)
-			}
-			inv.RevokedAt, inv.AuthID = now, ""
-			inv.record(now, EventRevoked, "sync", "the authorization was deleted in Nuki Web")
-		}
-		used := s.applyUses(&inv, uses[id], now)
-		if forgetDeleted(&inv, seen) && types == nil {
-			types = []EventType{EventChanged}
-		}
-		if types = s.settle(&inv, now, types); types != nil || len(used) > 0 {
-			c.putUsed(inv, now, types, used)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if i, ok := byInvite[id]; ok {
+			s.diffListed(c, id, snap.Auths[i], seen, uses[id], locks, users, now, start)
+		} else {
+			s.diffUnlisted(c, id, seen, uses[id], now, start)
 		}
 	}
 	s.diffKeypad(c, snap.KeypadCodes, entries, now, start)
 	return c
+}
+
+// diffListed is diff's part for an invitation whose authorization Nuki Web
+// lists.
+func (s *Service) diffListed(c *change, id InviteID, a Auth, seen map[string]bool, uses []LogEntry, locks map[int64]Lock, users map[int64]User, now time.Time, start uint64) {
+	delete(s.missing, id)
+	if s.touched[id] > start {
+		return
+	}
+	stored, known := s.state.Invitations[id]
+	inv := stored
+	if !known {
+		inv = s.adopt(a, now)
+	}
+	old, hadOld := s.state.Auths[a.ID]
+	types := s.observe(&inv, a, old, hadOld, locks, users, now)
+	used := s.applyUses(&inv, uses, now)
+	if len(used) > 0 {
+		types = withEvent(s.settle(&inv, now, types), "")
+	}
+	if !known {
+		// What happened before we first saw it is history, not news:
+		// Home Assistant gets the state, not a burst of old events.
+		types, used = []EventType{EventChanged}, nil
+	}
+	if forgetDeleted(&inv, seen) && types == nil {
+		types = []EventType{EventChanged}
+	}
+	if types != nil || len(used) > 0 {
+		c.putUsed(inv, now, types, used)
+	}
+	if known && stored.HasCode && !inv.HasCode {
+		c.batch.DeleteCodes = append(c.batch.DeleteCodes, id) // a new authorization: the old code is void
+	}
+}
+
+// diffUnlisted is diff's part for a stored app invitation whose
+// authorization Nuki Web does not list (or not as its own).
+func (s *Service) diffUnlisted(c *change, id InviteID, seen map[string]bool, uses []LogEntry, now time.Time, start uint64) {
+	if s.touched[id] > start {
+		return
+	}
+	inv := s.state.Invitations[id]
+	var types []EventType
+	if inv.AuthID != "" && inv.RevokedAt.IsZero() && !inv.Replacing {
+		if s.missing[id]++; s.missing[id] < 2 {
+			return
+		}
+		if inv.StatusAt(now, s.opts.ReminderBefore).Open() {
+			c.closing = append(c.closing, id)
+		}
+		inv.RevokedAt, inv.AuthID = now, ""
+		inv.record(now, EventRevoked, "sync", "the authorization was deleted in Nuki Web")
+	}
+	used := s.applyUses(&inv, uses, now)
+	if forgetDeleted(&inv, seen) && types == nil {
+		types = []EventType{EventChanged}
+	}
+	if types = s.settle(&inv, now, types); types != nil || len(used) > 0 {
+		c.putUsed(inv, now, types, used)
+	}
 }
 
 // forgetDeleted drops the authorizations a delete was asked for that Nuki

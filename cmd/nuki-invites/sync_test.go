@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"testing"
 	"time"
 
@@ -162,12 +164,15 @@ func benchmarkSync(b *testing.B, sim *nukisim.Sim) {
 			st := newStack(b, path, bridge.Options{}, sim)
 			sim.ResetCalls()
 			b.StartTimer()
-			if err := st.svc.Sync(ctx); err != nil {
+			var err error
+			added := peakLiveHeap(func() { err = st.svc.Sync(ctx) })
+			if err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()
 			calls = sim.Calls()
 			if i == 0 {
+				b.ReportMetric(float64(added)/(1<<20), "peak-live-MiB")
 				if n := len(st.svc.Invitations(bridge.Filter{})); n != 10000 {
 					b.Fatalf("%d invitations after the first sync", n)
 				}
@@ -196,4 +201,36 @@ func benchmarkSync(b *testing.B, sim *nukisim.Sim) {
 		b.ReportMetric(float64(sim.Calls())/float64(b.N), "http-calls/sync")
 		b.ReportMetric(float64(st.store.WriteTxCount()-tx)/float64(b.N), "write-tx/sync")
 	})
+}
+
+// peakLiveHeap runs f and returns how far the live heap, as the garbage
+// collector last measured it, rose above where it was before f; it is
+// sampled every millisecond, so a short peak between two collections is
+// missed: a measure to compare changes by, not an exact one.
+func peakLiveHeap(f func()) uint64 {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	runtime.GC()
+	metrics.Read(sample)
+	base := sample[0].Value.Uint64()
+	peak := base
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				metrics.Read(sample)
+				peak = max(peak, sample[0].Value.Uint64())
+			}
+		}
+	}()
+	f()
+	close(done)
+	<-stopped
+	return peak - base
 }
