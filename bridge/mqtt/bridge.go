@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,11 +23,14 @@ import (
 const Actor = "mqtt"
 
 // Service is what the Bridge needs of *bridge.Service: it reads the
-// invitations, the locks, the sync state and the keypad codes made
+// invitations (all of them a batch at a time, with InvitationIDs and
+// InvitationsByID), the locks, the sync state and the keypad codes made
 // elsewhere, and carries out the commands it takes. The commands' errors wrap bridge.ErrNotFound, ErrInvalid,
 // ErrConflict, ErrDisabled or a *bridge.NukiError.
 type Service interface {
 	Invitations(f bridge.Filter) []bridge.Invitation
+	InvitationIDs() []bridge.InviteID
+	InvitationsByID(ids []bridge.InviteID) []bridge.Invitation
 	Locks() []bridge.Lock
 	SyncState() bridge.SyncState
 	RequestSync()
@@ -130,8 +134,8 @@ type Bridge struct {
 	connectFailures failureLog
 
 	// Owned by the Run goroutine.
-	discovery map[string]string // discovery topic → payload hash as on the broker ("" unknown)
-	states    map[string]string // state topic → payload hash as on the broker ("" unknown)
+	discovery map[string]digest // discovery topic → payload hash as on the broker (zero: unknown)
+	states    map[string]digest // state topic → payload hash as on the broker (zero: unknown)
 	configs   map[bridge.InviteID]configKey
 	ready     bool // the start-up scan is done
 	synced    bool // a sync has finished: the Service knows the keypad codes made elsewhere
@@ -177,8 +181,8 @@ func New(svc Service, store DiscoveryStore, opts Options) *Bridge {
 		commands:  make(chan command, commandQueue),
 		refusals:  make(chan refusal, refusalQueue),
 		lost:      make(chan struct{}, 1),
-		discovery: make(map[string]string),
-		states:    make(map[string]string),
+		discovery: make(map[string]digest),
+		states:    make(map[string]digest),
 		configs:   make(map[bridge.InviteID]configKey),
 	}
 }
@@ -203,9 +207,13 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err := checkConfigurationURL(b.opts.ConfigurationURL); err != nil {
 		return err
 	}
-	known, err := b.store.PublishedDiscovery(ctx)
+	stored, err := b.store.PublishedDiscovery(ctx)
 	if err != nil {
 		return fmt.Errorf("mqtt: %w", err)
+	}
+	known := make(map[string]digest, len(stored))
+	for topic, h := range stored {
+		known[topic] = parseDigest(h)
 	}
 	opts, err := b.clientOptions()
 	if err != nil {
@@ -243,6 +251,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 				known = maps.Clone(b.discovery)
 			}
 			complete := b.learn(ctx, known)
+			known = nil // b.discovery holds it now
 			// Unsure what a restarted broker still holds: send every state.
 			b.reconcile(ctx, b.svc.SyncState(), b.ready && !complete, false)
 			b.ready = true
@@ -288,12 +297,12 @@ func (b *Bridge) drain(ctx context.Context) {
 	if !b.ready || !b.client.IsConnectionOpen() {
 		return
 	}
-	events, state, hasState, dropped := b.inbox.take()
+	queue, state, hasState, dropped := b.inbox.take()
 	if dropped > 0 {
 		b.log.Warn("the broker was away for long: some invitation events were not published", "dropped", dropped)
 	}
-	if len(events) > 0 {
-		b.applyEvents(ctx, events)
+	if len(queue) > 0 {
+		b.applyEvents(ctx, queue)
 	}
 	if hasState {
 		b.reconcile(ctx, state, false, false)
@@ -383,10 +392,14 @@ func waitToken(t paho.Token, d time.Duration) error {
 	}
 }
 
-// inbox queues what the Subscriber methods hand over, without blocking.
+// inbox queues what the Subscriber methods hand over, without blocking. Of
+// each event it keeps what the loop needs, never the invitation: the loop
+// publishes the invitation's current state. An event that is not public
+// adds nothing while its invitation is queued already.
 type inbox struct {
 	mu       sync.Mutex
-	events   []bridge.Event
+	queue    []queued
+	named    map[bridge.InviteID]int // how many entries of queue name each invitation
 	state    bridge.SyncState
 	hasState bool
 	closed   bool
@@ -394,14 +407,38 @@ type inbox struct {
 	wake     chan struct{}
 }
 
+// queued is one event as the inbox keeps it.
+type queued struct {
+	id      bridge.InviteID
+	lock    int64
+	message []byte // a public event's payload on <base>/event; nil for the others
+}
+
 func (q *inbox) addEvents(events []bridge.Event) {
 	q.mu.Lock()
 	if !q.closed {
-		q.events = append(q.events, events...)
-		if over := len(q.events) - inboxLimit; over > 0 {
+		for _, ev := range events {
+			e := queued{id: ev.Invitation.ID, lock: ev.Invitation.SmartlockID}
+			if ev.Type.Public() {
+				e.message = eventPayload(ev)
+			} else if q.named[e.id] > 0 {
+				continue
+			}
+			if q.named == nil {
+				q.named = make(map[bridge.InviteID]int)
+			}
+			q.named[e.id]++
+			q.queue = append(q.queue, e)
+		}
+		if over := len(q.queue) - inboxLimit; over > 0 {
 			// The states are republished in full on reconnect; only
 			// these events are lost.
-			q.events = append([]bridge.Event(nil), q.events[over:]...)
+			for _, e := range q.queue[:over] {
+				if q.named[e.id]--; q.named[e.id] == 0 {
+					delete(q.named, e.id)
+				}
+			}
+			q.queue = slices.Clone(q.queue[over:])
 			q.dropped += over
 		}
 	}
@@ -418,17 +455,17 @@ func (q *inbox) setSync(st bridge.SyncState) {
 	signal(q.wake)
 }
 
-func (q *inbox) take() (events []bridge.Event, state bridge.SyncState, hasState bool, dropped int) {
+func (q *inbox) take() (queue []queued, state bridge.SyncState, hasState bool, dropped int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	events, q.events = q.events, nil
+	queue, q.queue, q.named = q.queue, nil, nil
 	state, hasState, q.hasState = q.state, q.hasState, false
 	dropped, q.dropped = q.dropped, 0
-	return events, state, hasState, dropped
+	return queue, state, hasState, dropped
 }
 
 func (q *inbox) close() {
 	q.mu.Lock()
-	q.closed, q.events = true, nil
+	q.closed, q.queue, q.named = true, nil, nil
 	q.mu.Unlock()
 }

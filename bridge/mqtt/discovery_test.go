@@ -340,6 +340,48 @@ func TestStateChangePublishedOnlyWhenChanged(t *testing.T) {
 	}
 }
 
+// TestQueuedEventsPublishTheCurrentState keeps the bridge's loop busy while
+// the Service tells it that Dave was renamed, then lets his invitation
+// expire, which no event tells until a tick. Once the loop is free, Dave's
+// state goes out once, as it is then: Home Assistant never shows the state
+// the event carried.
+func TestQueuedEventsPublishTheCurrentState(t *testing.T) {
+	h := newHarness(t, mqtttest.Broker(t), fixture(t0)...)
+	dave := h.topic("invite/102-204/state")
+	w := h.watch(dave, h.topic("bridge/state"))
+	r := h.start()
+	w.WaitFor(wait, "the bridge state", live(h.topic("bridge/state")))
+
+	entered, release := h.svc.holdLoop()
+	defer release()
+	r.bridge.SyncStateChanged(h.svc.SyncState()) // the loop checks every invitation and waits
+	select {
+	case <-entered:
+	case <-time.After(wait):
+		t.Fatal("the bridge's loop did not start checking the invitations")
+	}
+	w.Reset()
+	told := &eventLog{}
+	defer h.svc.Subscribe(told)()
+	updateUser(t, h, 204, map[string]string{"name": "Dave Brown"})
+	h.sync()
+	if !slices.Contains(told.about(), "changed 102-204") {
+		t.Fatalf("the Service told %q, not that Dave changed, so this test proves nothing", told.about())
+	}
+	h.clock.Advance(6 * time.Hour) // Dave's invitation expired 6 h after t0
+	release()
+
+	// The sync's bridge state goes out last.
+	w.WaitFor(wait, "the bridge state after the sync", live(h.topic("bridge/state")))
+	got := w.On(dave)
+	if len(got) != 1 {
+		t.Fatalf("Dave's state went out %d times, want once, as it is now: %v", len(got), got)
+	}
+	if st := decode(t, got[0].Payload); st["status"] != "expired" || st["name"] != "Dave Brown" {
+		t.Errorf("Dave's state = %s, want Dave Brown, expired", got[0].Payload)
+	}
+}
+
 // updateUser changes an account user as Nuki Web's own pages would:
 // POST /account/user/{id} on the simulator with the fields given.
 func updateUser(t *testing.T, h *harness, id int64, fields map[string]string) {

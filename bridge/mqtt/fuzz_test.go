@@ -14,11 +14,13 @@ import (
 // fuzzer exercises the command parsers without an MQTT connection.
 type refusingService struct{}
 
-func (refusingService) Invitations(bridge.Filter) []bridge.Invitation { return nil }
-func (refusingService) Locks() []bridge.Lock                          { return nil }
-func (refusingService) SyncState() bridge.SyncState                   { return bridge.SyncState{} }
-func (refusingService) RequestSync()                                  {}
-func (refusingService) ConfirmHeldSync() error                        { return bridge.ErrConflict }
+func (refusingService) Invitations(bridge.Filter) []bridge.Invitation         { return nil }
+func (refusingService) InvitationIDs() []bridge.InviteID                      { return nil }
+func (refusingService) InvitationsByID([]bridge.InviteID) []bridge.Invitation { return nil }
+func (refusingService) Locks() []bridge.Lock                                  { return nil }
+func (refusingService) SyncState() bridge.SyncState                           { return bridge.SyncState{} }
+func (refusingService) RequestSync()                                          {}
+func (refusingService) ConfirmHeldSync() error                                { return bridge.ErrConflict }
 
 func (refusingService) Create(_ context.Context, r bridge.CreateRequest) ([]bridge.Invitation, error) {
 	if r.Actor != Actor {

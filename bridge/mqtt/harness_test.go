@@ -280,13 +280,20 @@ func (v *accountView) set(renamed map[int64]string, hidden ...int64) {
 
 // watchedService is the real Service as the bridge sees it. It records the
 // calls the bridge makes, which a test cannot always see otherwise (a sync
-// request acts only in a running sync loop), and holds every create while
-// a hold is on.
+// request acts only in a running sync loop), holds every create while a
+// hold is on, and can keep the bridge's loop busy (holdLoop).
 type watchedService struct {
 	*bridge.Service
-	mu    sync.Mutex
-	calls []string
-	gate  chan struct{}
+	mu       sync.Mutex
+	calls    []string
+	gate     chan struct{}
+	loopHold *loopHold
+}
+
+// loopHold keeps the bridge's loop in one call of Locks: entered is closed
+// once the loop is there, release lets it go on.
+type loopHold struct {
+	entered, release chan struct{}
 }
 
 var _ mqtt.Service = (*watchedService)(nil)
@@ -311,6 +318,29 @@ func (w *watchedService) hold() (release func()) {
 	w.gate = gate
 	w.mu.Unlock()
 	return func() { close(gate) }
+}
+
+// holdLoop makes the bridge's next call of Locks, which every publishing
+// pass of its loop makes, wait until release is called: meanwhile the
+// Service's events queue up. entered is closed once the loop waits.
+func (w *watchedService) holdLoop() (entered <-chan struct{}, release func()) {
+	hold := &loopHold{entered: make(chan struct{}), release: make(chan struct{})}
+	w.mu.Lock()
+	w.loopHold = hold
+	w.mu.Unlock()
+	return hold.entered, sync.OnceFunc(func() { close(hold.release) })
+}
+
+func (w *watchedService) Locks() []bridge.Lock {
+	w.mu.Lock()
+	hold := w.loopHold
+	w.loopHold = nil
+	w.mu.Unlock()
+	if hold != nil {
+		close(hold.entered)
+		<-hold.release
+	}
+	return w.Service.Locks()
 }
 
 func (w *watchedService) RequestSync() {
@@ -380,11 +410,17 @@ type running struct {
 }
 
 func (h *harness) start(tweak ...func(*mqtt.Options)) *running {
+	return h.startOn(h.svc, tweak...)
+}
+
+// startOn starts a Bridge that reads svc, a view of the harness's Service,
+// and hears the Service's events.
+func (h *harness) startOn(svc mqtt.Service, tweak ...func(*mqtt.Options)) *running {
 	opts := h.options()
 	for _, f := range tweak {
 		f(&opts)
 	}
-	b := mqtt.New(h.svc, h.db, opts)
+	b := mqtt.New(svc, h.db, opts)
 	unsubscribe := h.svc.Subscribe(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{bridge: b, cancel: cancel, done: make(chan error, 1), t: h.t}

@@ -85,12 +85,38 @@ func (t topics) isLockState(topic string) bool { return t.isStateUnder(topic, "/
 
 // isStateUnder reports whether topic is <base><dir><id>/state for one id.
 func (t topics) isStateUnder(topic, dir string) bool {
+	_, ok := t.stateUnder(topic, dir)
+	return ok
+}
+
+// stateUnder returns the id of a topic <base><dir><id>/state.
+func (t topics) stateUnder(topic, dir string) (id string, ok bool) {
 	rest, ok := strings.CutPrefix(topic, t.base+dir)
 	if !ok {
-		return false
+		return "", false
 	}
-	id, ok := strings.CutSuffix(rest, "/state")
-	return ok && id != "" && !strings.Contains(id, "/")
+	id, ok = strings.CutSuffix(rest, "/state")
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return "", false
+	}
+	return id, true
+}
+
+// inviteOfState returns the invitation whose state topic is topic
+// (inviteState in reverse).
+func (t topics) inviteOfState(topic string) (bridge.InviteID, bool) {
+	id, ok := t.stateUnder(topic, "/invite/")
+	return bridge.InviteID(id), ok
+}
+
+// lockOfState returns the lock whose state topic is topic (lockState in
+// reverse).
+func (t topics) lockOfState(topic string) (int64, bool) {
+	id, ok := t.stateUnder(topic, "/lock/")
+	if !ok {
+		return 0, false
+	}
+	return canonicalInt(id)
 }
 
 func (t topics) bridgeDevice() string { return t.slug + "_bridge" }
@@ -105,6 +131,47 @@ func (t topics) inviteDevice(id bridge.InviteID) string {
 
 func (t topics) discovery(deviceID string) string {
 	return t.prefix + "/device/" + deviceID + "/config"
+}
+
+// deviceOf returns the device id of a discovery topic (discovery in
+// reverse).
+func (t topics) deviceOf(topic string) (string, bool) {
+	rest, ok := strings.CutPrefix(topic, t.prefix+"/device/")
+	if !ok {
+		return "", false
+	}
+	return strings.CutSuffix(rest, "/config")
+}
+
+// lockOfDevice returns the lock whose device id is id (lockDevice in
+// reverse).
+func (t topics) lockOfDevice(id string) (int64, bool) {
+	n, ok := strings.CutPrefix(id, t.slug+"_lock_")
+	if !ok {
+		return 0, false
+	}
+	return canonicalInt(n)
+}
+
+// inviteOfDevice returns the invitation whose device id is id (inviteDevice
+// in reverse). Invitation ids hold no underscore (bridge.MakeInviteID,
+// bridge.MakeKeypadID), so every underscore stands for a hyphen.
+func (t topics) inviteOfDevice(id string) (bridge.InviteID, bool) {
+	rest, ok := strings.CutPrefix(id, t.slug+"_invite_")
+	if !ok || rest == "" || strings.Contains(rest, "-") {
+		return "", false
+	}
+	return bridge.InviteID(strings.ReplaceAll(rest, "_", "-")), true
+}
+
+// canonicalInt reads s as strconv.FormatInt spells an int64, and nothing
+// else.
+func canonicalInt(s string) (int64, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || strconv.FormatInt(n, 10) != s {
+		return 0, false
+	}
+	return n, true
 }
 
 // discoveryFilter matches every device discovery topic, for the start-up scan.

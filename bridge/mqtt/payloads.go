@@ -196,8 +196,35 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-// hashOf identifies a payload, to skip publishing what is already there.
-func hashOf(payload []byte) string {
+// digest identifies a payload, to skip publishing what is already there.
+// The zero digest stands for a payload that is not known: the broker may or
+// may not hold it.
+type digest [16]byte
+
+// hashOf returns the digest of a payload: the first half of its SHA-256.
+func hashOf(payload []byte) digest {
 	sum := sha256.Sum256(payload)
-	return hex.EncodeToString(sum[:16])
+	return digest(sum[:16])
+}
+
+// String spells d as the DiscoveryStore keeps it: 32 hex digits, or "" when
+// it is not known.
+func (d digest) String() string {
+	if d == (digest{}) {
+		return ""
+	}
+	return hex.EncodeToString(d[:])
+}
+
+// parseDigest reads a digest as String spells it; anything else is not
+// known.
+func parseDigest(s string) digest {
+	var d digest
+	if len(s) != hex.EncodedLen(len(d)) {
+		return digest{}
+	}
+	if _, err := hex.Decode(d[:], []byte(s)); err != nil {
+		return digest{}
+	}
+	return d
 }

@@ -1,11 +1,13 @@
 package mqtt
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,13 +25,13 @@ const (
 )
 
 // pub is one message of a batch. An empty payload on a retained topic clears
-// it; its hash is "".
+// it; its hash is the zero digest.
 type pub struct {
 	kind     kind
 	topic    string
 	payload  []byte
 	retained bool
-	hash     string
+	hash     digest
 	token    paho.Token
 }
 
@@ -56,22 +58,23 @@ func (b *Bridge) putDiscovery(msgs []pub, topic string, payload []byte, force bo
 // hash of the config built from it. It lets a state change skip building
 // the config again.
 type configKey struct {
-	name, lock, via string
-	hash            string
+	name, lock string
+	under      int64 // parentLock
+	hash       digest
 }
 
 // putInviteDiscovery adds an invitation's device config, under the device
-// via, unless the broker has it already.
-func (b *Bridge) putInviteDiscovery(msgs []pub, inv bridge.Invitation, via string, force bool) []pub {
+// of the lock under (parentLock), unless the broker has it already.
+func (b *Bridge) putInviteDiscovery(msgs []pub, inv bridge.Invitation, under int64, force bool) []pub {
 	topic := b.topics.discovery(b.topics.inviteDevice(inv.ID))
-	if k, ok := b.configs[inv.ID]; ok && !force && k.name == inv.Name && k.lock == inv.LockName && k.via == via {
+	if k, ok := b.configs[inv.ID]; ok && !force && k.name == inv.Name && k.lock == inv.LockName && k.under == under {
 		if old, ok := b.discovery[topic]; ok && old == k.hash {
 			return msgs
 		}
 	}
-	_, payload := b.inviteConfig(inv, via)
+	_, payload := b.inviteConfig(inv, b.parentDevice(under))
 	h := hashOf(payload)
-	b.configs[inv.ID] = configKey{name: inv.Name, lock: inv.LockName, via: via, hash: h}
+	b.configs[inv.ID] = configKey{name: inv.Name, lock: inv.LockName, under: under, hash: h}
 	if old, ok := b.discovery[topic]; ok && old == h && !force {
 		return msgs
 	}
@@ -101,13 +104,22 @@ func lockSet(locks []bridge.Lock) map[int64]bridge.Lock {
 	return m
 }
 
-// via is the device an invitation's device hangs under: its lock's, or the
-// bridge's when the account does not list the lock (any more).
-func (b *Bridge) via(inv bridge.Invitation, locks map[int64]bridge.Lock) string {
+// parentLock is the lock whose device an invitation's device hangs under:
+// its own, or 0 for the bridge's device when the account does not list the
+// lock (any more).
+func parentLock(inv bridge.Invitation, locks map[int64]bridge.Lock) int64 {
 	if _, ok := locks[inv.SmartlockID]; ok {
-		return b.topics.lockDevice(inv.SmartlockID)
+		return inv.SmartlockID
 	}
-	return b.topics.bridgeDevice()
+	return 0
+}
+
+// parentDevice is the device id of the lock parentLock returned.
+func (b *Bridge) parentDevice(lock int64) string {
+	if lock == 0 {
+		return b.topics.bridgeDevice()
+	}
+	return b.topics.lockDevice(lock)
 }
 
 // putLock adds a lock's device config and its state (lockState) unless the
@@ -130,7 +142,7 @@ func (b *Bridge) putUnmanaged(msgs []pub, locks map[int64]bridge.Lock, force boo
 
 // putInvite adds what one invitation needs: its device and state while it is
 // visible, their removal once it is not.
-func (b *Bridge) putInvite(msgs []pub, inv bridge.Invitation, via string, now time.Time, force bool) []pub {
+func (b *Bridge) putInvite(msgs []pub, inv bridge.Invitation, under int64, now time.Time, force bool) []pub {
 	dtopic := b.topics.discovery(b.topics.inviteDevice(inv.ID))
 	stopic := b.topics.inviteState(inv.ID)
 	if !b.visible(inv, now) {
@@ -143,56 +155,44 @@ func (b *Bridge) putInvite(msgs []pub, inv bridge.Invitation, via string, now ti
 		}
 		return msgs
 	}
-	msgs = b.putInviteDiscovery(msgs, inv, via, force)
+	msgs = b.putInviteDiscovery(msgs, inv, under, force)
 	return b.putState(msgs, stopic, inviteStatePayload(inv), force)
 }
 
 // reconcile makes the broker hold exactly what Home Assistant should see:
 // the bridge device and states, the device and state of every lock of the
-// account, and the device and state of every visible invitation; everything
-// else of ours is cleared. Devices go out before the devices under them.
-// Unchanged messages are skipped unless forced.
+// account, and the device and state of every visible invitation, newest
+// sending first; everything else of ours is cleared. Devices go out before
+// the devices under them. Unchanged messages are skipped unless forced. It
+// reads the invitations flushEvery at a time, never all at once.
 func (b *Bridge) reconcile(ctx context.Context, st bridge.SyncState, forceStates, forceDiscovery bool) {
 	now := b.opts.Now()
-	wanted := make(map[string]bool)
 	topic, payload := b.bridgeConfig()
 	msgs := b.putDiscovery(nil, topic, payload, forceDiscovery)
-	wanted[topic] = true
-	invs := b.svc.Invitations(bridge.Filter{})
-	counts := make(map[int64]lockState)
-	for _, inv := range invs {
-		st := counts[inv.SmartlockID]
-		st.add(inv)
-		counts[inv.SmartlockID] = st
-	}
+	counts, order := b.survey(now)
 	locks := b.svc.Locks()
 	for _, lock := range locks {
-		wanted[b.topics.discovery(b.topics.lockDevice(lock.ID))] = true
-		wanted[b.topics.lockState(lock.ID)] = true
-		msgs = b.putLock(msgs, lock, counts[lock.ID], forceStates, forceDiscovery)
-		msgs = b.spill(ctx, msgs)
+		msgs = b.spill(ctx, b.putLock(msgs, lock, counts[lock.ID], forceStates, forceDiscovery))
 	}
 	byID := lockSet(locks)
-	for _, inv := range invs {
-		if !b.visible(inv, now) {
-			delete(b.configs, inv.ID)
-			continue
-		}
-		wanted[b.topics.discovery(b.topics.inviteDevice(inv.ID))] = true
-		wanted[b.topics.inviteState(inv.ID)] = true
-		msgs = b.putInviteDiscovery(msgs, inv, b.via(inv, byID), forceDiscovery)
-		msgs = b.putState(msgs, b.topics.inviteState(inv.ID), inviteStatePayload(inv), forceStates)
-		msgs = b.spill(ctx, msgs)
-	}
-	for _, topic := range slices.Sorted(maps.Keys(b.discovery)) {
-		if !wanted[topic] {
-			msgs = b.spill(ctx, clearMsg(msgs, kindDiscovery, topic))
+	visible := make(map[bridge.InviteID]bool, len(order))
+	for ids := range slices.Chunk(order, flushEvery) {
+		for _, inv := range b.svc.InvitationsByID(ids) {
+			if !b.visible(inv, now) {
+				delete(b.configs, inv.ID)
+				continue
+			}
+			visible[inv.ID] = true
+			msgs = b.putInviteDiscovery(msgs, inv, parentLock(inv, byID), forceDiscovery)
+			msgs = b.putState(msgs, b.topics.inviteState(inv.ID), inviteStatePayload(inv), forceStates)
+			msgs = b.spill(ctx, msgs)
 		}
 	}
-	for _, topic := range slices.Sorted(maps.Keys(b.states)) {
-		if (b.topics.isInviteState(topic) || b.topics.isLockState(topic)) && !wanted[topic] {
-			msgs = b.spill(ctx, clearMsg(msgs, kindState, topic))
-		}
+	for _, topic := range b.staleDiscovery(byID, visible) {
+		msgs = b.spill(ctx, clearMsg(msgs, kindDiscovery, topic))
+	}
+	for _, topic := range b.staleStates(byID, visible) {
+		msgs = b.spill(ctx, clearMsg(msgs, kindState, topic))
 	}
 	if payload, ok := nukiWebPayload(st.Status); ok {
 		msgs = b.putState(msgs, b.topics.nukiWeb(), payload, forceStates)
@@ -203,24 +203,109 @@ func (b *Bridge) reconcile(ctx context.Context, st bridge.SyncState, forceStates
 	b.flush(ctx, msgs)
 }
 
-// applyEvents publishes the new state of each invitation the events are
-// about and of their locks (lockState), then the public events
-// themselves. A lock's device goes out first when the broker lacks it or it
-// changed, so that the invitations under it find it.
-func (b *Bridge) applyEvents(ctx context.Context, events []bridge.Event) {
-	now := b.opts.Now()
-	latest := make(map[bridge.InviteID]int, len(events)) // the last event about each
-	var order []bridge.InviteID
-	var lockIDs []int64
-	affected := make(map[int64]bool)
-	for i, ev := range events {
-		if _, seen := latest[ev.Invitation.ID]; !seen {
-			order = append(order, ev.Invitation.ID)
+// survey reads every invitation, flushEvery at a time. It returns the state
+// of each lock they are on (lockState) and the ids of the visible ones,
+// newest sending first as Service.Invitations lists them, and forgets the
+// configs of the others.
+func (b *Bridge) survey(now time.Time) (counts map[int64]lockState, order []bridge.InviteID) {
+	type sending struct {
+		at time.Time
+		id bridge.InviteID
+	}
+	ids := b.svc.InvitationIDs()
+	sent := make([]sending, 0, len(ids))
+	counts = make(map[int64]lockState)
+	for batch := range slices.Chunk(ids, flushEvery) {
+		for _, inv := range b.svc.InvitationsByID(batch) {
+			st := counts[inv.SmartlockID]
+			st.add(inv)
+			counts[inv.SmartlockID] = st
+			if !b.visible(inv, now) {
+				delete(b.configs, inv.ID)
+				continue
+			}
+			sent = append(sent, sending{at: inv.SentAt, id: inv.ID})
 		}
-		latest[ev.Invitation.ID] = i
-		if id := ev.Invitation.SmartlockID; !affected[id] {
-			affected[id] = true
-			lockIDs = append(lockIDs, id)
+	}
+	slices.SortFunc(sent, func(x, y sending) int {
+		return cmp.Or(y.at.Compare(x.at), strings.Compare(string(x.id), string(y.id)))
+	})
+	order = ids[:0] // ids are read: the order takes their room
+	for _, s := range sent {
+		order = append(order, s.id)
+	}
+	return counts, order
+}
+
+// staleDiscovery returns, sorted, the discovery topics the broker may hold
+// that reconcile does not publish: all but the bridge's, those of the
+// account's locks and those of the visible invitations.
+func (b *Bridge) staleDiscovery(locks map[int64]bridge.Lock, visible map[bridge.InviteID]bool) []string {
+	bridgeDevice := b.topics.bridgeDevice()
+	wanted := func(topic string) bool {
+		device, ok := b.topics.deviceOf(topic)
+		if !ok {
+			return false
+		}
+		if lock, ok := b.topics.lockOfDevice(device); ok {
+			_, listed := locks[lock]
+			return listed
+		}
+		if id, ok := b.topics.inviteOfDevice(device); ok {
+			return visible[id]
+		}
+		return device == bridgeDevice
+	}
+	var stale []string
+	for topic := range b.discovery {
+		if !wanted(topic) {
+			stale = append(stale, topic)
+		}
+	}
+	slices.Sort(stale)
+	return stale
+}
+
+// staleStates returns, sorted, the lock and invitation state topics the
+// broker may hold that reconcile does not publish: those of locks the
+// account does not list and of invitations that are not visible.
+func (b *Bridge) staleStates(locks map[int64]bridge.Lock, visible map[bridge.InviteID]bool) []string {
+	var stale []string
+	for topic := range b.states {
+		if id, ok := b.topics.inviteOfState(topic); ok {
+			if !visible[id] {
+				stale = append(stale, topic)
+			}
+		} else if b.topics.isLockState(topic) {
+			lock, ok := b.topics.lockOfState(topic)
+			if _, listed := locks[lock]; !ok || !listed {
+				stale = append(stale, topic)
+			}
+		}
+	}
+	slices.Sort(stale)
+	return stale
+}
+
+// applyEvents publishes the current state of each invitation the queued
+// events are about and of their locks (lockState), then the public events
+// themselves. A lock's device goes out first when the broker lacks it or it
+// changed, so that the invitations under it find it. It reads the
+// invitations flushEvery at a time.
+func (b *Bridge) applyEvents(ctx context.Context, queue []queued) {
+	now := b.opts.Now()
+	var ids []bridge.InviteID // in the order of the first event about each
+	var lockIDs []int64
+	seen := make(map[bridge.InviteID]bool, len(queue))
+	affected := make(map[int64]bool)
+	for _, q := range queue {
+		if !seen[q.id] {
+			seen[q.id] = true
+			ids = append(ids, q.id)
+		}
+		if !affected[q.lock] {
+			affected[q.lock] = true
+			lockIDs = append(lockIDs, q.lock)
 		}
 	}
 	locks := lockSet(b.svc.Locks())
@@ -236,14 +321,15 @@ func (b *Bridge) applyEvents(ctx context.Context, events []bridge.Event) {
 		}
 		msgs = b.spill(ctx, b.putLock(msgs, lock, st, false, false))
 	}
-	for _, id := range order {
-		inv := events[latest[id]].Invitation
-		msgs = b.spill(ctx, b.putInvite(msgs, inv, b.via(inv, locks), now, false))
+	for batch := range slices.Chunk(ids, flushEvery) {
+		for _, inv := range b.svc.InvitationsByID(batch) {
+			msgs = b.spill(ctx, b.putInvite(msgs, inv, parentLock(inv, locks), now, false))
+		}
 	}
 	msgs = b.putUnmanaged(msgs, locks, false) // an adopted code leaves the list
-	for _, ev := range events {
-		if ev.Type.Public() {
-			msgs = b.spill(ctx, append(msgs, pub{topic: b.topics.event(), payload: eventPayload(ev)}))
+	for _, q := range queue {
+		if q.message != nil {
+			msgs = b.spill(ctx, append(msgs, pub{topic: b.topics.event(), payload: q.message}))
 		}
 	}
 	b.flush(ctx, msgs)
@@ -279,7 +365,7 @@ func (b *Bridge) flush(ctx context.Context, msgs []pub) {
 	deadline := time.NewTimer(publishTimeout)
 	defer deadline.Stop()
 	expired := false
-	put := make(map[string]string)
+	put := make(map[string]string) // the store's record: topic → digest as String spells it
 	var del []string
 	failed := 0
 	var firstErr error
@@ -311,18 +397,18 @@ func (b *Bridge) flush(ctx context.Context, msgs []pub) {
 		case kindDiscovery:
 			switch {
 			case err != nil:
-				b.discovery[m.topic], put[m.topic] = "", ""
-			case m.hash == "":
+				b.discovery[m.topic], put[m.topic] = digest{}, ""
+			case m.hash == digest{}:
 				delete(b.discovery, m.topic)
 				del = append(del, m.topic)
 			default:
-				b.discovery[m.topic], put[m.topic] = m.hash, m.hash
+				b.discovery[m.topic], put[m.topic] = m.hash, m.hash.String()
 			}
 		case kindState:
 			switch {
 			case err != nil:
-				b.states[m.topic] = ""
-			case m.hash == "":
+				b.states[m.topic] = digest{}
+			case m.hash == digest{}:
 				delete(b.states, m.topic)
 			default:
 				b.states[m.topic] = m.hash
@@ -348,9 +434,9 @@ func (b *Bridge) flush(ctx context.Context, msgs []pub) {
 // sent again if wanted and cleared if not.
 // This also restores what a broker restart without persistence lost. When
 // the scan cannot complete, it keeps what it knew and reports false.
-func (b *Bridge) learn(ctx context.Context, known map[string]string) (complete bool) {
+func (b *Bridge) learn(ctx context.Context, known map[string]digest) (complete bool) {
 	var mu sync.Mutex
-	found := make(map[string]string)
+	found := make(map[string]digest)
 	nonce := make([]byte, 8)
 	_, _ = rand.Read(nonce)
 	marker := hex.EncodeToString(nonce)
@@ -395,8 +481,8 @@ func (b *Bridge) learn(ctx context.Context, known map[string]string) (complete b
 	mu.Lock()
 	defer mu.Unlock()
 	if complete {
-		b.discovery = make(map[string]string)
-		b.states = make(map[string]string)
+		b.discovery = make(map[string]digest)
+		b.states = make(map[string]digest)
 	}
 	for topic, h := range found {
 		switch {
@@ -411,7 +497,7 @@ func (b *Bridge) learn(ctx context.Context, known map[string]string) (complete b
 			continue
 		}
 		if complete {
-			h = ""
+			h = digest{}
 		} else if _, ok := b.discovery[topic]; ok {
 			continue
 		}
