@@ -425,6 +425,14 @@ func (b *Bridge) flush(ctx context.Context, msgs []pub) {
 	}
 }
 
+// ours reports whether a retained topic the scan found is one the bridge
+// publishes: a discovery topic of one of its devices or one of its states.
+func (b *Bridge) ours(topic string) bool {
+	t := b.topics
+	return t.ownsDiscovery(topic) || t.isInviteState(topic) || t.isLockState(topic) ||
+		topic == t.nukiWeb() || topic == t.keypadUnmanaged()
+}
+
 // learn finds out which of our retained messages the broker holds, after
 // every (re)connect: it subscribes briefly to every device discovery topic,
 // every invitation and lock state topic and the Nuki Web state, then
@@ -448,8 +456,8 @@ func (b *Bridge) learn(ctx context.Context, known map[string]digest) (complete b
 			}
 			return
 		}
-		if !m.Retained() || len(m.Payload()) == 0 {
-			return
+		if !m.Retained() || len(m.Payload()) == 0 || !b.ours(m.Topic()) {
+			return // other integrations' devices share the discovery prefix
 		}
 		mu.Lock()
 		found[m.Topic()] = hashOf(m.Payload())
@@ -485,10 +493,9 @@ func (b *Bridge) learn(ctx context.Context, known map[string]digest) (complete b
 		b.states = make(map[string]digest)
 	}
 	for topic, h := range found {
-		switch {
-		case b.topics.ownsDiscovery(topic):
+		if b.topics.ownsDiscovery(topic) {
 			b.discovery[topic] = h
-		case b.topics.isInviteState(topic), b.topics.isLockState(topic), topic == b.topics.nukiWeb(), topic == b.topics.keypadUnmanaged():
+		} else {
 			b.states[topic] = h
 		}
 	}
