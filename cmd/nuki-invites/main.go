@@ -35,7 +35,7 @@ Every command takes --help. The environment variables are listed in the README.
 `
 
 func main() {
-	limitMemory(os.Getenv)
+	tuneMemory(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
