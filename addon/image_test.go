@@ -2,6 +2,7 @@ package addon
 
 import (
 	"bytes"
+	"context"
 	"debug/elf"
 	"image"
 	"image/color"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBuildScriptCrossCompilesForAarch64 runs the build script as the
@@ -44,6 +46,36 @@ func TestBuildScriptCrossCompilesForAarch64(t *testing.T) {
 	}
 	if !bytes.Contains(b, []byte("9.8.7-cross")) {
 		t.Error("the binary does not carry the version it was built with")
+	}
+}
+
+// TestShippedBuildLeavesTheDemoOut: the binary the image ships runs the
+// daemon's commands, and answers the demo and the simulator, which it leaves
+// out, with a clear word on where to find them.
+func TestShippedBuildLeavesTheDemoOut(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "nuki-invites")
+	cmd := exec.Command("bash", filepath.Join(rootDir, ".ci", "build"))
+	cmd.Env = append(os.Environ(), "OUT="+out, "VERSION=9.8.7-shipped")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf(".ci/build: %v\n%s", err, b)
+	}
+	if b, err := exec.Command(out, "version").CombinedOutput(); err != nil || !strings.Contains(string(b), "9.8.7-shipped") {
+		t.Errorf("nuki-invites version: %v, %q", err, b)
+	}
+	for _, sub := range []string{"demo", "simulate"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		b, err := exec.CommandContext(ctx, out, sub, "--help").CombinedOutput()
+		cancel()
+		if err == nil || !strings.Contains(string(b), "go run ./cmd/nuki-invites demo") {
+			t.Errorf("nuki-invites %s in the shipped build: %v, %q; want a refusal that says how to run the demo", sub, err, b)
+		}
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte("mochi-mqtt")) || bytes.Contains(b, []byte("nukisim")) {
+		t.Error("the shipped binary still carries the embedded broker or the simulator")
 	}
 }
 

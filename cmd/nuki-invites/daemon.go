@@ -218,3 +218,18 @@ func (d *daemon) Run(ctx context.Context) (err error) {
 	}
 	return err
 }
+
+// alongside runs main until it returns, and beside until main returns or ctx
+// ends, so that beside never outlives a main that failed. It returns main's
+// error once both are done.
+func alongside(ctx context.Context, main func(context.Context) error, beside func(context.Context)) error {
+	besideCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() {
+		done <- main(ctx)
+		stop()
+	}()
+	beside(besideCtx)
+	return <-done
+}

@@ -1,3 +1,5 @@
+//go:build !nodemo
+
 package main
 
 import (
@@ -114,21 +116,6 @@ offline); guests open their doors now and then. Ctrl-C stops.
 
 	err = alongside(ctx, d.Run, func(ctx context.Context) { life(ctx, d.svc, sim, stdout, logger) })
 	return errors.Join(err, clearDemoTopics(mqttURL, cfg.DBPath, logger))
-}
-
-// alongside runs main until it returns, and beside until main returns or ctx
-// ends, so that beside never outlives a main that failed. It returns main's
-// error once both are done.
-func alongside(ctx context.Context, main func(context.Context) error, beside func(context.Context)) error {
-	besideCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	done := make(chan error, 1)
-	go func() {
-		done <- main(ctx)
-		stop()
-	}()
-	beside(besideCtx)
-	return <-done
 }
 
 // clearDemoTopics removes the demo's retained messages (discovery, states,
