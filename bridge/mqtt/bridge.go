@@ -137,8 +137,9 @@ type Bridge struct {
 	discovery map[string]digest // discovery topic → payload hash as on the broker (zero: unknown)
 	states    map[string]digest // state topic → payload hash as on the broker (zero: unknown)
 	configs   map[bridge.InviteID]configKey
-	ready     bool // the start-up scan is done
-	synced    bool // a sync has finished: the Service knows the keypad codes made elsewhere
+	inflight  []pub // a batch spill sent and the next flush or spill waits for
+	ready     bool  // the start-up scan is done
+	synced    bool  // a sync has finished: the Service knows the keypad codes made elsewhere
 }
 
 // New returns a Bridge. svc and store are required; the zero Options fields

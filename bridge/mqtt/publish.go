@@ -341,26 +341,49 @@ func (b *Bridge) applyEvents(ctx context.Context, queue []queued) {
 const flushEvery = 256
 
 // spill publishes msgs once flushEvery are waiting, and returns the slice to
-// build on. Messages keep their order across batches.
+// build on. The batch is sent before the one sent last is waited for, so the
+// broker always has one to acknowledge while the next is built: at most two
+// batches are held at once. Messages keep their order across batches.
 func (b *Bridge) spill(ctx context.Context, msgs []pub) []pub {
 	if len(msgs) < flushEvery {
 		return msgs
 	}
-	b.flush(ctx, msgs)
-	clear(msgs)
-	return msgs[:0]
+	b.send(msgs)
+	prev := b.inflight
+	b.inflight = msgs
+	if prev == nil {
+		return make([]pub, 0, flushEvery)
+	}
+	b.settle(ctx, prev)
+	clear(prev)
+	return prev[:0]
 }
 
-// flush publishes a batch (QoS 1, pipelined), waits for the broker's
-// acknowledgements and records what the broker now holds. A message that
-// was not acknowledged is remembered as unknown, so the next reconcile sends
-// or clears it again.
+// flush publishes a batch and waits until it and any batch spill sent
+// before it are acknowledged and recorded.
 func (b *Bridge) flush(ctx context.Context, msgs []pub) {
-	if len(msgs) == 0 {
-		return
+	b.send(msgs)
+	if prev := b.inflight; prev != nil {
+		b.inflight = nil
+		b.settle(ctx, prev)
 	}
+	b.settle(ctx, msgs)
+}
+
+// send publishes a batch (QoS 1, pipelined) without waiting.
+func (b *Bridge) send(msgs []pub) {
 	for i := range msgs {
 		msgs[i].token = b.client.Publish(msgs[i].topic, 1, msgs[i].retained, msgs[i].payload)
+	}
+}
+
+// settle waits for the broker's acknowledgements of a batch that was sent
+// and records what the broker now holds. A message that was not
+// acknowledged is remembered as unknown, so the next reconcile sends or
+// clears it again.
+func (b *Bridge) settle(ctx context.Context, msgs []pub) {
+	if len(msgs) == 0 {
+		return
 	}
 	deadline := time.NewTimer(publishTimeout)
 	defer deadline.Stop()
